@@ -1,0 +1,99 @@
+"""The services, built once by main.py (the composition root) and handed to the CLI or the window."""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import logging.handlers
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services import endpoints
+from services.catalog import Catalog
+from services.client import silence_url_logging
+from services.emulator import Emulator
+from services.endpoints import Endpoint
+from services.keys import KeyStore
+from services.library import Library
+from services.settings import AppPaths, Settings
+
+log = logging.getLogger(__name__)
+
+
+def setup_logging(paths: AppPaths, *, console: bool = False) -> Path | None:
+    """Logs to a file in the user's log folder (a windowed build has no console); faulthandler writes there too."""
+    silence_url_logging()
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    log_file = None
+    try:
+        paths.log.mkdir(parents=True, exist_ok=True)
+        log_file = paths.log / "atelier.log"
+        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        crash = open(paths.log / "crash.log", "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        faulthandler.enable(crash)
+    except OSError:
+        log_file = None
+    if console:
+        stream = logging.StreamHandler()
+        stream.setLevel(logging.WARNING)
+        root.addHandler(stream)
+    return log_file
+
+
+@dataclass
+class Services:
+    paths: AppPaths
+    settings: Settings
+    keys: KeyStore
+    catalog: Catalog
+    _demo: Emulator | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, paths: AppPaths | None = None) -> Services:
+        paths = paths or AppPaths.from_environment()
+        return cls(paths, Settings(paths.config / "settings.json"), KeyStore(paths.config), Catalog.load())
+
+    def library_root(self, override: str | None = None) -> Path:
+        """--library, else ATELIER_LIBRARY, else the saved setting, else the default folder."""
+        chosen = override or os.environ.get("ATELIER_LIBRARY") or self.settings.get("library")
+        return Path(chosen).expanduser() if chosen else self.paths.default_library()
+
+    def open_library(self, override: str | None = None) -> Library:
+        return Library(self.library_root(override)).open()
+
+    def saved_endpoint(self) -> Endpoint:
+        """The endpoint from settings; with none saved, Google when a key exists, else the offline demo."""
+        name = self.settings.get("endpoint")
+        if name == "custom" and self.settings.get("custom_url"):
+            return endpoints.custom(self.settings.get("custom_url"), self.settings.get("custom_auth", "query"))
+        if name in ("google", "chainhub", "demo"):
+            return endpoints.resolve(name)
+        key, _ = self.keys.get("google")
+        return endpoints.google() if key else endpoints.demo()
+
+    def endpoint(self, spec: str | None = None, auth: str | None = None) -> Endpoint:
+        endpoint = endpoints.resolve(spec, auth) if spec else self.saved_endpoint()
+        if endpoint.name == "demo":
+            return endpoints.demo(self.demo_server().url)
+        return endpoint
+
+    def key_for(self, endpoint: Endpoint) -> str | None:
+        if not endpoint.needs_key:
+            return None
+        return self.keys.get(endpoint.name)[0]
+
+    def demo_server(self) -> Emulator:
+        """The offline endpoint, started on first use, in this process, on loopback."""
+        if self._demo is None:
+            latency = float(os.environ.get("ATELIER_DEMO_LATENCY", "0.4"))
+            self._demo = Emulator(latency=latency).start()
+        return self._demo
+
+    def shutdown(self) -> None:
+        if self._demo is not None:
+            self._demo.stop()
+            self._demo = None

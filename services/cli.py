@@ -1,0 +1,361 @@
+"""The command line: generate, history, models, key, rebuild. Its JSON and exit codes are a contract.
+
+Exit codes: 0 at least one image saved; 2 bad input, nothing sent; 3 blocked or no image; 4 the server refused or
+retries ran out; 5 network failure or timeout; 6 the image could not be saved (disk); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+
+from services.app import Services
+from services.catalog import ModelInfo
+from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
+from services.generation import GenerationService, load_reference
+from services.library import HistoryQuery
+from services.types import GenerationRequest, GenerationResult
+
+EXIT_OK, EXIT_INPUT, EXIT_NO_IMAGE, EXIT_REFUSED, EXIT_NETWORK, EXIT_DISK, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 6, 130
+DEFAULT_MODEL = "gemini-3.1-flash-image"
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print and exit; we answer in the caller's format instead
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="atelier", description="Atelier: a studio for Google's image models.")
+    parser.add_argument("--self-test", action="store_true", help="open the window offscreen, generate one demo image")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+
+    def endpoint_options(p):
+        p.add_argument("--endpoint", help="demo, google, chainhub or a base URL (default: the saved one)")
+        p.add_argument("--auth", choices=("header", "query", "bearer"), help="how a custom endpoint takes the key")
+
+    g = sub.add_parser("generate", help="generate images from a prompt")
+    g.add_argument("prompt", help="the prompt, or - to read it from standard input")
+    g.add_argument("--model", default=None, help=f"model id (default: {DEFAULT_MODEL})")
+    g.add_argument("--count", type=int, default=1, help="number of images (1-4)")
+    g.add_argument("--aspect-ratio", dest="aspect_ratio", help="e.g. 1:1, 16:9")
+    g.add_argument("--size", help="512, 1K, 2K or 4K, where the model takes it")
+    g.add_argument("--image", action="append", default=[], metavar="PATH", help="reference image (repeatable)")
+    g.add_argument("--seed", type=int, help="seed, for the Gemini image models")
+    g.add_argument("--person-generation", dest="person_generation", choices=("dont_allow", "allow_adult", "allow_all"))
+    g.add_argument("--protocol", choices=("generateContent", "predict"), help="for a model Atelier does not know")
+    endpoint_options(g)
+    g.add_argument("--timeout", type=float, default=None, help="seconds to wait for each answer (default 120)")
+    g.add_argument("--library", help="library folder")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+
+    h = sub.add_parser("history", help="list earlier generations, newest first")
+    h.add_argument("--search", default="", help="full-text search over prompts and the model's text")
+    h.add_argument("--model")
+    h.add_argument("--status", choices=("ok", "blocked", "no_image", "error", "cancelled", "interrupted"))
+    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--library")
+    h.add_argument("--json", action="store_true")
+
+    m = sub.add_parser("models", help="list the models and what the endpoint serves")
+    endpoint_options(m)
+    m.add_argument("--json", action="store_true")
+
+    k = sub.add_parser("key", help="store, check or remove the API key for an endpoint")
+    k.add_argument("action", choices=("set", "status", "clear"))
+    k.add_argument("--endpoint", default="google", help="google, chainhub or custom (default: google)")
+    k.add_argument("--allow-file", action="store_true", help="without a system keychain, keep it in a private file")
+
+    r = sub.add_parser("rebuild", help="rebuild the library index from the image files")
+    r.add_argument("--library")
+    r.add_argument("--json", action="store_true")
+    return parser
+
+
+def run(argv: list[str], services: Services) -> int:
+    wants_json = "--json" in argv
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return _fail_input(str(exc), wants_json)
+    handler = {
+        "generate": cmd_generate,
+        "history": cmd_history,
+        "models": cmd_models,
+        "key": cmd_key,
+        "rebuild": cmd_rebuild,
+    }[args.command]
+    try:
+        return handler(args, services)
+    except InputError as exc:
+        return _fail_input(str(exc), getattr(args, "json", False))
+    except LibraryError as exc:
+        _err(str(exc))
+        return EXIT_DISK
+    except KeyboardInterrupt:
+        _err("Interrupted.")
+        return EXIT_INTERRUPTED
+    finally:
+        services.shutdown()
+
+
+def _err(message: str) -> None:
+    print(f"atelier: {message}", file=sys.stderr)
+
+
+def _fail_input(message: str, as_json: bool) -> int:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "status": "error",
+                    "generation_id": None,
+                    "model": None,
+                    "images": [],
+                    "text": "",
+                    "reason": message,
+                    "error": {"http_status": None, "status": "INVALID_INPUT", "message": message},
+                    "attempts": 0,
+                    "cost_usd": None,
+                }
+            )
+        )
+    _err(message)
+    return EXIT_INPUT
+
+
+def _read_prompt(value: str) -> str:
+    if value != "-":
+        return value
+    raw = sys.stdin.buffer.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"The prompt on standard input is not valid UTF-8 text (byte {exc.start + 1}).") from None
+
+
+def cmd_generate(args, services: Services) -> int:
+    prompt = _read_prompt(args.prompt)
+    if args.timeout is not None and not 0 < args.timeout <= 3600:
+        raise InputError("--timeout must be between 0 and 3600 seconds.")
+    try:
+        endpoint = services.endpoint(args.endpoint, args.auth)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    model_id = (args.model or DEFAULT_MODEL).removeprefix("models/")
+    references = tuple(load_reference(p) for p in args.image)
+    request = GenerationRequest(
+        prompt=prompt,
+        model=model_id,
+        count=args.count,
+        aspect_ratio=args.aspect_ratio,
+        size=args.size,
+        references=references,
+        seed=args.seed,
+        person_generation=args.person_generation,
+        protocol=args.protocol,
+    )
+    library = services.open_library(args.library)
+    service = GenerationService(services.catalog, library, max_parallel=int(services.settings.get("max_parallel", 4)))
+    model = service.model_for(request)
+    if not args.json:
+        _describe_start(request, model, endpoint.label)
+
+    def on_event(kind: str, payload) -> None:
+        if args.json:
+            return
+        if kind == "image":
+            print(
+                f"  saved {payload.index + 1}/{request.count}  {payload.width}x{payload.height}  {payload.path}",
+                flush=True,
+            )
+        elif kind == "retrying":
+            print(f"  retrying in {payload['delay']:.0f} s: {payload['message']}", flush=True)
+
+    timeout = args.timeout or float(services.settings.get("timeout_s", 120))
+    try:
+        result = asyncio.run(
+            service.generate(
+                request, endpoint=endpoint, key=services.key_for(endpoint), timeout=timeout, on_event=on_event
+            )
+        )
+    finally:
+        library.close()
+    if args.json:
+        print(json.dumps(result.as_json(), ensure_ascii=False))
+    else:
+        _describe_result(result)
+    return exit_code(result)
+
+
+def exit_code(result: GenerationResult) -> int:
+    if result.images:
+        return EXIT_OK
+    if result.status in ("blocked", "no_image"):
+        return EXIT_NO_IMAGE
+    if result.error_kind == "network":
+        return EXIT_NETWORK
+    if result.error_kind == "library":
+        return EXIT_DISK
+    return EXIT_REFUSED
+
+
+def _describe_start(request: GenerationRequest, model: ModelInfo, endpoint_label: str) -> None:
+    what = f"{request.count} image{'s' if request.count > 1 else ''}"
+    print(f"Generating {what} with {model.id} on {endpoint_label}…", flush=True)
+    note = model.retirement_note()
+    if note and "Google" in endpoint_label:
+        print(f"  note: {note}", flush=True)
+
+
+def _describe_result(result: GenerationResult) -> None:
+    cost = f", cost ${result.cost_usd:.3f}" if result.cost_usd else ""
+    if result.images:
+        print(f"Done: {len(result.images)} image{'s' if len(result.images) > 1 else ''} saved{cost}.")
+        if result.reason:
+            print(f"  note: {result.reason}")
+        if result.text:
+            print(f"  the model said: {result.text}")
+        return
+    labels = {"blocked": "Blocked", "no_image": "No image", "error": "Failed", "cancelled": "Cancelled"}
+    _err(f"{labels.get(result.status, result.status)}: {result.reason}")
+    if result.text and result.status != "error":
+        print(f"  the model said: {result.text}", file=sys.stderr)
+
+
+def cmd_history(args, services: Services) -> int:
+    if args.limit < 1:
+        raise InputError("--limit must be at least 1.")
+    library = services.open_library(args.library)
+    try:
+        query = HistoryQuery(search=args.search, model=args.model, statuses=(args.status,) if args.status else ())
+        entries = library.history(query, limit=args.limit)
+    finally:
+        library.close()
+    if args.json:
+        print(json.dumps([e.as_json() for e in entries], ensure_ascii=False))
+        return EXIT_OK
+    if not entries:
+        print("No generations found." if not args.search else f"Nothing matches “{args.search}”.")
+    for e in entries:
+        when = datetime.fromtimestamp(e.created_at).strftime("%Y-%m-%d %H:%M")
+        count = f"{len(e.images)} image{'s' if len(e.images) != 1 else ''}"
+        prompt = " ".join(e.prompt.split())
+        print(f"{when}  {e.status:<11} {e.model:<30} {count:<9} {prompt[:80]}")
+        if e.status != "ok" and e.reason:
+            print(f"{'':18}{e.reason[:140]}")
+    return EXIT_OK
+
+
+def cmd_models(args, services: Services) -> int:
+    try:
+        endpoint = services.endpoint(args.endpoint, args.auth)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    key = services.key_for(endpoint)
+    catalog = services.catalog
+    problem: AtelierError | None = None
+    if endpoint.needs_key and not key:
+        problem = InputError("No API key for this endpoint, so its models were not asked; showing the catalog.")
+    else:
+        from services.client import GeminiClient
+
+        async def discover():
+            async with GeminiClient(endpoint, key, timeout=30) as client:
+                return await client.list_models()
+
+        try:
+            catalog = catalog.merged_with_discovery(asyncio.run(discover()))
+        except (ApiError, NetworkError) as exc:
+            problem = exc
+    models = catalog.models()
+    if args.json:
+        print(json.dumps([_model_json(m, endpoint.name) for m in models], ensure_ascii=False))
+    else:
+        print(f"Models on {endpoint.label}:")
+        for m in models:
+            price = m.price_per_image(m.default_size)
+            price_text = f"${price:.3f}/image" if price is not None else "price unknown"
+            state = "available" if m.available_on(endpoint.name) else "not served here"
+            if m.served is None and m.google_status == "retired" and endpoint.name == "google":
+                state = f"retired {m.retired_on}, use {m.replacement}"
+            print(f"  {m.id:<32} {m.protocol:<16} {price_text:<16} {state}")
+    if problem is not None:
+        _err(str(problem))
+        if isinstance(problem, NetworkError):
+            return EXIT_NETWORK
+        if isinstance(problem, ApiError):
+            return EXIT_REFUSED
+    return EXIT_OK
+
+
+def _model_json(m: ModelInfo, endpoint_name: str) -> dict:
+    return {
+        "id": m.id,
+        "display_name": m.display_name,
+        "family": m.family,
+        "protocol": m.protocol,
+        "available": m.available_on(endpoint_name),
+        "served": m.served,
+        "google_status": m.google_status,
+        "retired_on": m.retired_on,
+        "replacement": m.replacement,
+        "aspect_ratios": list(m.aspect_ratios),
+        "sizes": list(m.sizes),
+        "max_count": m.max_count,
+        "max_reference_images": m.max_reference_images,
+        "price_usd": m.price_usd,
+        "known": m.known,
+    }
+
+
+def cmd_key(args, services: Services) -> int:
+    store = services.keys
+    name = args.endpoint
+    if args.action == "status":
+        status = store.status(name)
+        where = {"keychain": "the system keychain", "file": f"the private file {status.fallback_path}"}
+        source = status.source or "none"
+        print(f"Key for {name}: {where.get(source, source.replace('environment:', 'environment variable '))}.")
+        if not status.keychain_available:
+            print("This system has no keychain; `key set --allow-file` keeps the key in a file only you can read.")
+        return EXIT_OK
+    if args.action == "clear":
+        store.clear(name)
+        print(f"Removed the stored key for {name}.")
+        return EXIT_OK
+    if sys.stdin.isatty():
+        import getpass
+
+        key = getpass.getpass(f"API key for {name} (not shown): ")
+    else:
+        key = sys.stdin.readline()
+    try:
+        where = store.set(name, key, allow_file=args.allow_file)
+    except (ValueError, RuntimeError) as exc:
+        raise InputError(str(exc)) from None
+    print(f"Stored the key for {name} in {'the system keychain' if where == 'keychain' else 'a private file'}.")
+    return EXIT_OK
+
+
+def cmd_rebuild(args, services: Services) -> int:
+    from services.library import Library
+
+    library = Library(services.library_root(args.library))
+    report = library.rebuild()
+    library.close()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(
+            f"Rebuilt the index of {library.root}: {report['images']} images in {report['generations']} "
+            f"generations ({report['without_metadata']} without metadata, {report['unreadable']} unreadable)."
+        )
+    return EXIT_OK

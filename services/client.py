@@ -1,0 +1,226 @@
+"""HTTP to a Gemini API endpoint: auth per endpoint, timeouts for minute-long calls, retries with jittered backoff.
+
+Bodies are serialised and parsed in a worker thread; the event loop only moves bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from services import protocol
+from services.endpoints import Endpoint
+from services.errors import ApiError, NetworkError, Redactor
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_RESPONSE_BYTES = 300 * 1024 * 1024  # four 4K PNGs in base64 are ~120 MB; anything past this is not an answer
+RetryCallback = Callable[[int, float, Exception], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The SDK's policy: 5 attempts, exponential from 1 s capped at 60 s, jittered; a server-given delay wins."""
+
+    attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    max_server_delay: float = 300.0  # a longer wait than this is reported, not slept through
+
+    def delay(self, attempt: int, server_delay: float | None) -> float:
+        if server_delay is not None:
+            return server_delay
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def silence_url_logging() -> None:
+    """httpx logs every request URL at INFO; a `?key=` would go with it."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class GeminiClient:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        key: str | None,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
+        self.endpoint = endpoint
+        self._key = key
+        self.redact = Redactor()
+        self.redact.add(key)
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._own_http = http is None
+        self._http = http or new_http_client()
+
+    async def aclose(self) -> None:
+        if self._own_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> GeminiClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    # --- requests --------------------------------------------------------------------------------------------
+
+    def _auth(self) -> tuple[dict, dict]:
+        headers: dict[str, str] = {}
+        params: dict[str, str] = {}
+        if self._key:
+            for style in self.endpoint.auth:
+                if style == "header":
+                    headers["x-goog-api-key"] = self._key
+                elif style == "query":
+                    params["key"] = self._key
+                elif style == "bearer":
+                    headers["Authorization"] = f"Bearer {self._key}"
+        return headers, params
+
+    def model_url(self, model_id: str, method: str) -> str:
+        return f"{self.endpoint.base_url}/v1beta/models/{quote(model_id, safe='.-_')}:{method}"
+
+    async def call_model(
+        self,
+        model_id: str,
+        method: str,
+        body: dict,
+        parse: Callable[[dict], T],
+        *,
+        replacement: str | None = None,
+        on_retry: RetryCallback | None = None,
+    ) -> tuple[T, int]:
+        """POSTs to `models/{model}:{method}`; returns (parse(body), attempts). Raises ApiError or NetworkError."""
+        content = await asyncio.to_thread(lambda: json.dumps(body).encode("utf-8"))
+        url = self.model_url(model_id, method)
+        return await self._with_retries(lambda: self._post_once(url, content, parse, model_id, replacement), on_retry)
+
+    async def list_models(self) -> list[dict]:
+        """Every page of GET /v1beta/models."""
+        models: list[dict] = []
+        token = None
+        for _page in range(50):
+            params = {"pageSize": "1000"}
+            if token:
+                params["pageToken"] = token
+            body, _ = await self._with_retries(lambda p=params: self._get_once("/v1beta/models", p), None)
+            models.extend(m for m in body.get("models") or [] if isinstance(m, dict))
+            token = body.get("nextPageToken") or body.get("next_page_token")
+            if not token:
+                break
+        return models
+
+    async def _with_retries(self, once: Callable[[], Awaitable[T]], on_retry: RetryCallback | None) -> tuple[T, int]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await once(), attempt
+            except (ApiError, NetworkError) as error:
+                error.message = self.redact(error.message)
+                if not error.retryable or attempt >= self.retry.attempts:
+                    error.attempts = attempt
+                    raise
+                if error.retry_after is not None and error.retry_after > self.retry.max_server_delay:
+                    error.attempts = attempt
+                    raise
+                delay = self.retry.delay(attempt, error.retry_after)
+                log.info("attempt %d failed (%s); retrying in %.1f s", attempt, error.message, delay)
+                if on_retry:
+                    on_retry(attempt, delay, error)
+                await self._sleep(delay)
+
+    async def _post_once(self, url: str, content: bytes, parse, model_id: str, replacement: str | None):
+        headers, params = self._auth()
+        headers["Content-Type"] = "application/json"
+        try:
+            async with self._http.stream(
+                "POST", url, content=content, headers=headers, params=params, timeout=self._timeouts()
+            ) as response:
+                raw = await self._read_capped(response)
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc) from None
+        return await asyncio.to_thread(self._interpret, response, raw, parse, model_id, replacement)
+
+    async def _get_once(self, path: str, params: dict) -> dict:
+        headers, auth_params = self._auth()
+        try:
+            response = await self._http.get(
+                self.endpoint.base_url + path,
+                params={**params, **auth_params},
+                headers=headers,
+                timeout=httpx.Timeout(30.0, connect=15.0),
+            )
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc) from None
+        return await asyncio.to_thread(self._interpret, response, response.content, lambda b: b, None, None)
+
+    def _timeouts(self) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout, connect=min(15.0, self.timeout), write=max(60.0, self.timeout), pool=60.0)
+
+    @staticmethod
+    async def _read_capped(response: httpx.Response) -> bytes:
+        chunks = []
+        total = 0
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > MAX_RESPONSE_BYTES:
+                raise ApiError(
+                    f"The server's answer is larger than {MAX_RESPONSE_BYTES // 2**20} MB; it was not read.",
+                    http_status=response.status_code,
+                    kind="bad_response",
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _interpret(self, response: httpx.Response, raw: bytes, parse, model_id, replacement):
+        content_type = response.headers.get("content-type", "")
+        if response.status_code >= 400 or response.status_code < 200:
+            raise protocol.error_from_response(
+                response.status_code, raw, content_type, response.headers.get("retry-after"), model_id, replacement
+            )
+        body = protocol.decode_json(raw, response.status_code, content_type)
+        if isinstance(body.get("error"), dict):
+            code = int(body["error"].get("code") or 500)
+            raise protocol.error_from_response(code, raw, content_type, None, model_id, replacement)
+        return parse(body)
+
+    def _network_error(self, exc: httpx.HTTPError) -> NetworkError:
+        host = self.endpoint.base_url.split("://", 1)[-1]
+        if isinstance(exc, httpx.TimeoutException):
+            if isinstance(exc, httpx.ConnectTimeout):
+                return NetworkError(f"Could not connect to {host} in time (are you offline?).", kind="timeout")
+            return NetworkError(
+                f"{host} did not answer within {self.timeout:.0f} s (the timeout can be raised in Settings).",
+                kind="timeout",
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return NetworkError(f"Could not reach {host}: you may be offline, or the address is wrong.")
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            return NetworkError(f"The connection to {host} was cut before the answer was complete.", kind="cut")
+        return NetworkError(self.redact(f"Network problem talking to {host}: {type(exc).__name__}."))
+
+
+def new_http_client(max_connections: int = 16) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=8),
+        follow_redirects=False,
+        headers={"User-Agent": "Atelier/0.1 (+httpx)"},
+    )

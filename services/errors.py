@@ -1,0 +1,103 @@
+"""One error type per road a failure can take; each carries a sentence a person can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class AtelierError(Exception):
+    """Base: `str(error)` is always a complete sentence, safe to show (no key, no traceback)."""
+
+    attempts = 1
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(AtelierError):
+    """The request cannot be sent as it is (bad prompt, count, ratio, reference file...). Nothing was sent."""
+
+
+class LibraryError(AtelierError):
+    """The library folder or its index cannot be written or read."""
+
+
+@dataclass
+class ApiErrorInfo:
+    http_status: int | None
+    status: str | None
+    message: str
+
+
+class ApiError(AtelierError):
+    """The server answered, and the answer was a refusal or garbage.
+
+    `kind` is one of: auth, quota, rate_limit, overloaded, not_found, bad_request, blocked_prompt, precondition,
+    server, bad_response.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        status: str | None = None,
+        kind: str = "server",
+        retryable: bool = False,
+        retry_after: float | None = None,
+        reason: str | None = None,
+        server_message: str | None = None,
+    ):
+        super().__init__(message)
+        self.http_status = http_status
+        self.status = status
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.reason = reason
+        self.server_message = server_message
+
+    def info(self) -> ApiErrorInfo:
+        return ApiErrorInfo(self.http_status, self.status, self.message)
+
+
+class NetworkError(AtelierError):
+    """No usable answer arrived: no connection, a timeout, or a connection cut mid-answer."""
+
+    def __init__(self, message: str, *, kind: str = "connect"):
+        super().__init__(message)
+        self.kind = kind  # connect, timeout, cut
+        self.http_status = None
+        self.status = "NETWORK" if kind != "timeout" else "TIMEOUT"
+        self.retryable = True
+        self.retry_after = None
+
+
+@dataclass
+class Redactor:
+    """Removes secrets from any text before it may be shown, logged or stored."""
+
+    secrets: set[str] = field(default_factory=set)
+
+    def add(self, secret: str | None) -> None:
+        if secret and len(secret) >= 4:
+            self.secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+
+def redact(text: str, secrets: set[str] | frozenset[str] | tuple = ()) -> str:
+    import re
+
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = re.sub(r"(?i)([?&](?:key|api_key|apikey)=)[^&#\s\"']+", r"\1[redacted]", text)
+    text = re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+", r"\1[redacted]", text)
+    text = re.sub(r"(?i)(x-goog-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", r"\1[redacted]", text)
+    return text

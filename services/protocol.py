@@ -1,0 +1,360 @@
+"""The two wire protocols: request bodies from a GenerationRequest, and typed readings of what comes back.
+
+Pure functions over bytes and dicts: no I/O, so they run in a worker thread (a 20 MB body takes ~140 ms to parse).
+Bodies are read in camelCase or snake_case alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+
+from services.catalog import ModelInfo
+from services.errors import ApiError
+from services.imaging import ImageFormatError, check_image
+from services.types import GenerationRequest, ParsedResponse, ReceivedImage, Usage
+
+SAFETY_FINISH_REASONS = {
+    "SAFETY": "the image was blocked by safety filters",
+    "IMAGE_SAFETY": "the image was blocked by safety filters",
+    "PROHIBITED_CONTENT": "the request touched prohibited content",
+    "IMAGE_PROHIBITED_CONTENT": "the image would have shown prohibited content",
+    "RECITATION": "the result was too close to existing material (recitation)",
+    "IMAGE_RECITATION": "the image was too close to existing material (recitation)",
+    "BLOCKLIST": "the request contained a blocked term",
+    "SPII": "the request touched sensitive personal information",
+}
+OTHER_FINISH_REASONS = {
+    "NO_IMAGE": "the model answered without an image",
+    "IMAGE_OTHER": "the model could not make the image",
+    "OTHER": "the model stopped for an unspecified reason",
+    "MAX_TOKENS": "the answer hit the output token limit before an image",
+}
+BLOCK_REASONS = {
+    "SAFETY": "safety filters",
+    "OTHER": "an unspecified reason",
+    "BLOCKLIST": "a blocked term",
+    "PROHIBITED_CONTENT": "prohibited content",
+    "IMAGE_SAFETY": "the reference image(s), by safety filters",
+}
+
+
+def get(d: dict, camel: str, default=None):
+    """A field by its camelCase name or its snake_case twin."""
+    if camel in d:
+        return d[camel]
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+    return d.get(snake, default)
+
+
+# --- requests -----------------------------------------------------------------------------------------------
+
+
+def predict_body(request: GenerationRequest, model: ModelInfo, sample_count: int) -> dict:
+    parameters: dict = {"sampleCount": sample_count}
+    if request.aspect_ratio:
+        parameters["aspectRatio"] = request.aspect_ratio
+    if request.person_generation:
+        parameters["personGeneration"] = request.person_generation
+    if request.size and model.sizes:
+        parameters["sampleImageSize"] = request.size  # the wire name; `imageSize` is generateContent's
+    parameters["includeRaiReason"] = True
+    return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
+
+
+def generate_content_body(request: GenerationRequest, model: ModelInfo, size_spelling: str | None = None) -> dict:
+    parts: list[dict] = [{"text": request.prompt}]
+    for ref in request.references:
+        parts.append({"inlineData": {"mimeType": ref.mime_type, "data": base64.b64encode(ref.data).decode("ascii")}})
+    config: dict = {"responseModalities": ["TEXT", "IMAGE"]}
+    image_config: dict = {}
+    if request.aspect_ratio:
+        image_config["aspectRatio"] = request.aspect_ratio
+    if request.size and model.sizes:
+        image_config["imageSize"] = size_spelling or request.size
+    if image_config:
+        config["imageConfig"] = image_config
+    if request.seed is not None and model.takes_seed:
+        config["seed"] = request.seed
+    return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
+
+
+# --- responses ----------------------------------------------------------------------------------------------
+
+
+def decode_json(raw: bytes, http_status: int, content_type: str = "") -> dict:
+    """The body as a dict, or ApiError describing what arrived instead (HTML, text, half a body)."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise not_json_error(raw, http_status, content_type) from None
+    if not isinstance(value, dict):
+        raise ApiError(
+            f"The server answered with JSON that is not an API response (HTTP {http_status}).",
+            http_status=http_status,
+            kind="bad_response",
+            retryable=False,
+        )
+    return value
+
+
+def not_json_error(raw: bytes, http_status: int, content_type: str) -> ApiError:
+    text = raw[:4000].decode("utf-8", errors="replace").strip()
+    transient = http_status in TRANSIENT_STATUSES
+    if "<html" in text[:500].lower() or "text/html" in content_type:
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+        heading = re.search(r"<h1[^>]*>(.*?)</h1>", text, re.I | re.S)
+        found = (title or heading).group(1).strip() if (title or heading) else ""
+        found = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", found))[:120]
+        what = f" (“{found}”)" if found else ""
+        message = f"The server answered with a web page instead of an API response{what}, HTTP {http_status}."
+        if http_status < 400:
+            message += " The endpoint URL may point at a website rather than at the API."
+    elif not text:
+        message = f"The server answered HTTP {http_status} with an empty body."
+        if 200 <= http_status < 300:
+            message = "The server's answer was empty or cut off before it was complete."
+            transient = True
+    elif 200 <= http_status < 300 and text[:1] in "{[":
+        message = "The server's answer was cut off before it was complete."
+        transient = True
+    else:
+        snippet = re.sub(r"\s+", " ", text)[:160]
+        message = f"The server answered HTTP {http_status} with text instead of an API response: “{snippet}”."
+    return ApiError(message, http_status=http_status, kind="bad_response", retryable=transient)
+
+
+def _decode_image(part: dict, dropped: list[str], where: str) -> ReceivedImage | None:
+    data_b64 = get(part, "data") if "data" in part else get(part, "bytesBase64Encoded")
+    declared = get(part, "mimeType")
+    if not isinstance(data_b64, str) or not data_b64:
+        dropped.append(f"{where}: no image data")
+        return None
+    try:
+        data = base64.b64decode(data_b64, validate=True)
+    except (binascii.Error, ValueError):
+        try:
+            data = base64.urlsafe_b64decode(data_b64 + "=" * (-len(data_b64) % 4))
+        except (binascii.Error, ValueError):
+            dropped.append(f"{where}: the image data is not valid base64")
+            return None
+    try:
+        mime, width, height = check_image(data, declared)
+    except ImageFormatError as exc:
+        dropped.append(f"{where}: {exc}")
+        return None
+    return ReceivedImage(data=data, mime_type=mime, width=width, height=height, declared_mime_type=declared)
+
+
+def parse_usage(body: dict) -> Usage | None:
+    meta = get(body, "usageMetadata")
+    if not isinstance(meta, dict):
+        return None
+    usage = Usage(
+        prompt_tokens=int(get(meta, "promptTokenCount", 0) or 0),
+        output_tokens=int(get(meta, "candidatesTokenCount", 0) or 0),
+    )
+    for detail in get(meta, "candidatesTokensDetails", []) or []:
+        if isinstance(detail, dict) and get(detail, "modality") == "IMAGE":
+            usage.image_tokens += int(get(detail, "tokenCount", 0) or 0)
+    return usage
+
+
+def parse_generate_content(body: dict) -> ParsedResponse:
+    result = ParsedResponse(usage=parse_usage(body), model_version=get(body, "modelVersion"))
+    candidates = get(body, "candidates") or []
+    feedback = get(body, "promptFeedback") or {}
+    if not candidates:
+        block = get(feedback, "blockReason") if isinstance(feedback, dict) else None
+        if block:
+            why = BLOCK_REASONS.get(block, block)
+            message = get(feedback, "blockReasonMessage")
+            result.blocked_reason = f"The prompt was blocked: {why} ({block})." + (f" {message}" if message else "")
+        else:
+            result.no_image_reason = "The server answered without any result."
+        return result
+    texts: list[str] = []
+    finish_notes: list[tuple[str, str]] = []
+    for c_index, candidate in enumerate(candidates):
+        if not isinstance(candidate, dict):
+            continue
+        content = get(candidate, "content") or {}
+        for p_index, part in enumerate(get(content, "parts") or []):
+            if not isinstance(part, dict) or part.get("thought") is True:
+                continue
+            inline = get(part, "inlineData")
+            if isinstance(inline, dict):
+                image = _decode_image(inline, result.dropped, f"image {c_index + 1}.{p_index + 1}")
+                if image:
+                    result.images.append(image)
+            elif isinstance(part.get("text"), str):
+                texts.append(part["text"])
+        finish = get(candidate, "finishReason")
+        if finish and finish != "STOP":
+            finish_notes.append((finish, get(candidate, "finishMessage") or ""))
+    result.text = "\n".join(t.strip() for t in texts if t.strip())
+    if not result.images:
+        for finish, message in finish_notes:
+            extra = f" {message}" if message else ""
+            if finish in SAFETY_FINISH_REASONS:
+                result.blocked_reason = f"No image: {SAFETY_FINISH_REASONS[finish]} ({finish}).{extra}"
+                break
+            result.no_image_reason = f"No image: {OTHER_FINISH_REASONS.get(finish, finish.lower())} ({finish}).{extra}"
+        if not result.blocked_reason and not result.no_image_reason:
+            if result.dropped:
+                result.no_image_reason = "The server's image could not be used: " + "; ".join(result.dropped) + "."
+            elif result.text:
+                result.no_image_reason = "The model answered with text only, without an image."
+            else:
+                result.no_image_reason = "The model answered without an image."
+    return result
+
+
+def parse_predict(body: dict) -> ParsedResponse:
+    result = ParsedResponse()
+    predictions = get(body, "predictions") or []
+    for index, entry in enumerate(predictions):
+        if not isinstance(entry, dict):
+            continue
+        if get(entry, "bytesBase64Encoded"):
+            image = _decode_image(entry, result.dropped, f"image {index + 1}")
+            if image:
+                result.images.append(image)
+        elif get(entry, "raiFilteredReason"):
+            result.filtered_notes.append(str(get(entry, "raiFilteredReason")))
+    if not result.images:
+        if result.filtered_notes:
+            result.blocked_reason = "Every image was filtered: " + " ".join(result.filtered_notes)
+        elif result.dropped:
+            result.no_image_reason = "The server's images could not be used: " + "; ".join(result.dropped) + "."
+        else:
+            result.no_image_reason = (
+                "The server returned no image (an empty answer usually means every image was filtered)."
+            )
+    return result
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
+HARD_QUOTA = re.compile(
+    r"limit:\s*0\b|free[ _-]?tier|credits? (are|is|have been)? ?depleted|spend(ing)? cap|billing", re.I
+)
+
+
+def parse_duration(value) -> float | None:
+    """`"26s"`, `"38.804097346s"`, `{"seconds": 26}` -> seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*s?\s*", value)
+        return float(m.group(1)) if m else None
+    if isinstance(value, dict):
+        return float(value.get("seconds", 0) or 0) + float(value.get("nanos", 0) or 0) / 1e9
+    return None
+
+
+def error_from_response(
+    http_status: int,
+    raw: bytes,
+    content_type: str,
+    retry_after_header: str | None,
+    model_id: str | None = None,
+    replacement: str | None = None,
+) -> ApiError:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    retry_after = parse_duration(retry_after_header) if retry_after_header else None
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict | str):
+        if body is None:
+            error = not_json_error(raw, http_status, content_type)
+        else:
+            snippet = json.dumps(body)[:160]
+            error = ApiError(
+                f"The server answered HTTP {http_status} with an unexpected body: {snippet}",
+                http_status=http_status,
+                kind="bad_response",
+            )
+        error.retryable = http_status in TRANSIENT_STATUSES
+        error.retry_after = retry_after
+        if http_status in (401, 403):
+            error.kind = "auth"
+            error.message = f"The endpoint refused the API key (HTTP {http_status}). Check the key in Settings."
+        return error
+    envelope = body["error"] if isinstance(body["error"], dict) else {"message": body["error"]}
+    status = envelope.get("status")
+    server_message = str(envelope.get("message") or "").strip()
+    reason = None
+    for detail in envelope.get("details") or []:
+        if not isinstance(detail, dict):
+            continue
+        kind = str(detail.get("@type", ""))
+        if kind.endswith("ErrorInfo"):
+            reason = detail.get("reason") or reason
+        elif kind.endswith("RetryInfo"):
+            retry_after = parse_duration(get(detail, "retryDelay")) or retry_after
+        elif kind.endswith("QuotaFailure"):
+            for violation in detail.get("violations") or []:
+                if isinstance(violation, dict) and str(get(violation, "quotaValue", "")) == "0":
+                    server_message += " limit: 0"
+    code = int(envelope.get("code") or http_status)
+    return classify(code, status, server_message, reason, retry_after, model_id, replacement)
+
+
+def classify(
+    code: int,
+    status: str | None,
+    server_message: str,
+    reason: str | None,
+    retry_after: float | None,
+    model_id: str | None,
+    replacement: str | None,
+) -> ApiError:
+    quoted = f" The server said: “{server_message[:300]}”" if server_message else ""
+    lowered = server_message.lower()
+    kw = dict(http_status=code, status=status, reason=reason, retry_after=retry_after, server_message=server_message)
+    if reason == "API_KEY_INVALID" or "api key not valid" in lowered or "api key expired" in lowered:
+        return ApiError("The API key is not valid for this endpoint. Set a valid key in Settings.", kind="auth", **kw)
+    if code in (401, 403) or status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        extra = " Google reported this key as leaked: create a new one." if "leaked" in lowered else ""
+        return ApiError(
+            f"The endpoint refused the API key (HTTP {code}).{extra} Check the key and the endpoint's auth style "
+            f"in Settings.{quoted}",
+            kind="auth",
+            **kw,
+        )
+    if code == 404 or status == "NOT_FOUND":
+        model = f"The model {model_id} is not served by this endpoint" if model_id else "Not found on this endpoint"
+        hint = f"; try {replacement}" if replacement else ""
+        return ApiError(f"{model}{hint}.{quoted}", kind="not_found", **kw)
+    if code == 429 or status == "RESOURCE_EXHAUSTED":
+        if HARD_QUOTA.search(server_message):
+            return ApiError(
+                "The quota for this key is used up, and waiting will not help (no quota on this tier, a spend cap, "
+                f"or no credits left). Check billing for the key.{quoted}",
+                kind="quota",
+                **kw,
+            )
+        when = f" Retry in about {retry_after:.0f} s." if retry_after else ""
+        return ApiError(f"Too many requests for now (rate limit).{when}", kind="rate_limit", retryable=True, **kw)
+    if code == 400 and status == "FAILED_PRECONDITION":
+        return ApiError(
+            f"The request cannot be served for this account (billing or region).{quoted}", kind="precondition", **kw
+        )
+    if code == 400 and re.search(r"sensitive|responsible ai|safety|prohibited", lowered):
+        return ApiError(f"The prompt was refused by the server's safety rules.{quoted}", kind="blocked_prompt", **kw)
+    if code == 400:
+        return ApiError(f"The server refused the request as invalid.{quoted}", kind="bad_request", **kw)
+    if code == 503 or status == "UNAVAILABLE":
+        return ApiError(
+            f"The model is overloaded or unavailable right now.{quoted}", kind="overloaded", retryable=True, **kw
+        )
+    if code in TRANSIENT_STATUSES:
+        return ApiError(
+            f"The server had a temporary problem (HTTP {code}).{quoted}", kind="server", retryable=True, **kw
+        )
+    return ApiError(f"The server refused the request (HTTP {code}).{quoted}", kind="server", **kw)
