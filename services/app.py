@@ -14,6 +14,7 @@ from services.catalog import Catalog
 from services.client import silence_url_logging
 from services.emulator import Emulator
 from services.endpoints import Endpoint
+from services.imaging import prepare_qt
 from services.keys import KeyStore
 from services.library import Library
 from services.settings import AppPaths, Settings
@@ -55,6 +56,7 @@ class Services:
     @classmethod
     def create(cls, paths: AppPaths | None = None) -> Services:
         paths = paths or AppPaths.from_environment()
+        prepare_qt()  # on the main thread, before any worker exists
         return cls(paths, Settings(paths.config / "settings.json"), KeyStore(paths.config), Catalog.load())
 
     def library_root(self, override: str | None = None) -> Path:

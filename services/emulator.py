@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from services.catalog import Catalog
+from services.imaging import encode, prepare_qt
 
 IMAGEN_1K = {"1:1": (1024, 1024), "3:4": (896, 1280), "4:3": (1280, 896), "9:16": (768, 1408), "16:9": (1408, 768)}
 SIZE_SCALE = {"512": 0.5, "0.5K": 0.5, "1K": 1, "2K": 2, "4K": 4}
@@ -82,15 +83,16 @@ class Painter:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        data = self._draw(prompt, width, height, variant, fmt)
+        prepare_qt()
+        data = self._render(prompt, width, height, variant, fmt)
         with self._lock:
             self._cache[key] = data
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return data
 
-    def _draw(self, prompt: str, width: int, height: int, variant: int, fmt: str) -> bytes:
-        from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, Qt
+    def _render(self, prompt: str, width: int, height: int, variant: int, fmt: str) -> bytes:
+        from PySide6.QtCore import QPointF, QRectF, Qt
         from PySide6.QtGui import QBrush, QColor, QImage, QLinearGradient, QPainter, QPen, QRadialGradient
 
         seed = int.from_bytes(hashlib.sha256(f"{prompt}\0{variant}".encode()).digest()[:8], "big")
@@ -130,11 +132,7 @@ class Painter:
             painter.setOpacity(0.12)
             painter.drawImage(0, 0, grain)
         painter.end()
-        out = QByteArray()
-        buffer = QBuffer(out)
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, fmt, 90 if fmt == "JPEG" else -1)
-        return bytes(out.data())
+        return encode(image, fmt, 90 if fmt == "JPEG" else -1)
 
 
 def to_snake(value):
@@ -159,6 +157,7 @@ class Emulator:
         page_size: int = 50,
         image_format: str = "PNG",
     ):
+        prepare_qt()
         self.latency = latency
         self.require_key = require_key
         catalog = Catalog.load()
@@ -186,7 +185,9 @@ class Emulator:
 
     def start(self) -> Emulator:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="atelier-emulator", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, args=(0.05,), name="atelier-emulator", daemon=True
+            )
             self._thread.start()
         return self
 

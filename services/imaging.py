@@ -5,7 +5,9 @@ QtGui only (QImage works without a QGuiApplication, in any thread); never QtWidg
 
 from __future__ import annotations
 
+import os
 import struct
+import threading
 
 # A picture bomb declares a size whose decoding would exhaust memory. We read the size from the header and refuse
 # before anything is allocated. 4K output is at most ~16.8 Mpx; 8:1 at 4K is ~8192x1024.
@@ -19,6 +21,40 @@ EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", 
 
 class ImageFormatError(ValueError):
     pass
+
+
+_prepare_lock = threading.Lock()
+_prepared = False
+
+
+def prepare_qt() -> None:
+    """Exercises every QtGui path the workers use, once per process, under a lock.
+
+    PySide6 creates its types and converters lazily, and the first use of a class from two threads at once can
+    crash the interpreter (seen here: a segfault in Shiboken's pythonToCppConversion building QColor in two
+    emulator threads). Qt's image format plugins are QObjects that belong to the thread that first loads them;
+    loaded from a worker while a QApplication exists they cause QObject::moveToThread warnings. So the objects
+    that live on the main thread (Library, Emulator, Services) call this when they are built; workers call it
+    too, in case.
+    """
+    global _prepared
+    if _prepared:
+        return
+    with _prepare_lock:
+        if _prepared:
+            return
+        import tempfile
+
+        from services.emulator import Painter
+
+        painter = Painter(texture=True, cache_size=0)
+        with tempfile.TemporaryDirectory() as folder:
+            for fmt in ("PNG", "JPEG", "WEBP"):  # loads each format plugin, for reading and writing
+                source = os.path.join(folder, f"prepare.{fmt.lower()}")
+                with open(source, "wb") as f:
+                    f.write(painter._render("prepare", 16, 16, 0, fmt))
+                _thumbnail(source, os.path.join(folder, "thumb.jpg"), 8)
+        _prepared = True
 
 
 def sniff_mime(data: bytes) -> str | None:
@@ -119,29 +155,56 @@ def check_image(data: bytes, declared_mime: str | None = None) -> tuple[str, int
     return mime, width, height
 
 
-def make_thumbnail(data: bytes, edge: int = THUMBNAIL_EDGE) -> bytes | None:
-    """A JPEG no larger than edge x edge, or None when the image cannot be decoded. Call off the GUI thread."""
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize
+def make_thumbnail(source: str | os.PathLike, target: str | os.PathLike, edge: int = THUMBNAIL_EDGE) -> bool:
+    """Writes a JPEG no larger than edge x edge to `target` (atomically); False when the image cannot be decoded.
+
+    Blocking: call off the GUI thread. File paths rather than QBuffer: a QObject made in a worker thread trips
+    PySide's thread affinity checks (seen here as QObject::moveToThread warnings once threads come and go).
+    """
+    prepare_qt()
+    return _thumbnail(os.fspath(source), os.fspath(target), edge)
+
+
+def _thumbnail(source: str, target: str, edge: int) -> bool:
+    from PySide6.QtCore import QSize
     from PySide6.QtGui import QImage, QImageReader
 
     QImageReader.setAllocationLimit(QT_ALLOCATION_LIMIT_MB)
-    source = QByteArray(data)
-    buffer = QBuffer(source)
-    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-    reader = QImageReader(buffer)
+    reader = QImageReader(source)
     reader.setAutoTransform(True)
     size = reader.size()
     if size.isValid() and size.width() > 0 and size.height() > 0:
+        if size.width() * size.height() > MAX_IMAGE_PIXELS:
+            return False
         scale = min(1.0, edge / max(size.width(), size.height()))
         reader.setScaledSize(QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale))))
     image = reader.read()
     if image.isNull():
-        return None
+        return False
     if image.hasAlphaChannel():
         image = image.convertToFormat(QImage.Format.Format_RGB32)
-    out = QByteArray()
-    target = QBuffer(out)
-    target.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(target, "JPEG", 85):
-        return None
-    return bytes(out.data())
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        if not image.save(tmp, "JPEG", 85):
+            return False
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return True
+
+
+def encode(image, fmt: str = "PNG", quality: int = -1) -> bytes:
+    """A QImage's file bytes, through a temp file (no QBuffer in worker threads, see make_thumbnail)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(suffix="." + fmt.lower())
+    os.close(fd)
+    try:
+        if not image.save(tmp, fmt, quality):
+            raise ImageFormatError(f"could not encode {fmt}")
+        with open(tmp, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(tmp)

@@ -183,6 +183,7 @@ class Library:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._opened = False
+        imaging.prepare_qt()
 
     # --- opening -----------------------------------------------------------------------------------------------
 
@@ -362,7 +363,7 @@ class Library:
         except OSError as exc:
             raise LibraryError(self._disk_message(exc)) from exc
         sha = hashlib.sha256(data).hexdigest()
-        thumbnail = self._write_thumbnail(image.data, sha)
+        thumbnail = self._write_thumbnail(path, sha)
         cursor = self._write(
             "INSERT INTO images(generation_id, idx, path, width, height, mime_type, sha256, size_bytes, created_at)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
@@ -423,30 +424,19 @@ class Library:
     def thumbnail_path(self, sha: str) -> Path:
         return self.thumbs_dir / sha[:2] / f"{sha}.jpg"
 
-    def _write_thumbnail(self, data: bytes, sha: str) -> Path | None:
+    def _write_thumbnail(self, image_path: Path, sha: str) -> Path | None:
         target = self.thumbnail_path(sha)
         if target.exists():
             return target
-        thumb = imaging.make_thumbnail(data)
-        if thumb is None:
-            return None
         try:
-            write_atomically(target, thumb, mode=0o644)
+            made = imaging.make_thumbnail(image_path, target)
         except OSError:
-            return None  # a missing thumbnail is remade on demand; never fail the save for it
-        return target
+            made = False  # a missing thumbnail is remade on demand; never fail the save for it
+        return target if made else None
 
     def ensure_thumbnail(self, image_path: str, sha: str) -> Path | None:
         """The thumbnail file, made now from the image if it is missing. Blocking: call from a worker."""
-        target = self.thumbnail_path(sha)
-        if target.exists():
-            return target
-        try:
-            data = Path(image_path).read_bytes()
-            imaging.check_image(data)
-        except (OSError, imaging.ImageFormatError):
-            return None
-        return self._write_thumbnail(data, sha)
+        return self._write_thumbnail(Path(image_path), sha)
 
     # --- reading -----------------------------------------------------------------------------------------------
 

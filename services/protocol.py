@@ -132,14 +132,17 @@ def _decode_image(part: dict, dropped: list[str], where: str) -> ReceivedImage |
     if not isinstance(data_b64, str) or not data_b64:
         dropped.append(f"{where}: no image data")
         return None
+    compact = re.sub(r"\s+", "", data_b64)
     try:
-        data = base64.b64decode(data_b64, validate=True)
+        if re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", compact):
+            data = base64.b64decode(compact, validate=True)
+        elif re.fullmatch(r"[A-Za-z0-9_-]*={0,2}", compact):  # some proxies send the URL-safe alphabet
+            data = base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))
+        else:
+            raise ValueError
     except (binascii.Error, ValueError):
-        try:
-            data = base64.urlsafe_b64decode(data_b64 + "=" * (-len(data_b64) % 4))
-        except (binascii.Error, ValueError):
-            dropped.append(f"{where}: the image data is not valid base64")
-            return None
+        dropped.append(f"{where}: the image data is not valid base64")
+        return None
     try:
         mime, width, height = check_image(data, declared)
     except ImageFormatError as exc:

@@ -1,0 +1,63 @@
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports Qt or keyring; never by hand.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["QT_API"] = "pyside6"
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from services.emulator import Emulator  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """No test reads or writes the user's real settings, keys, logs, library or trash."""
+    home = tmp_path / "atelier-home"
+    monkeypatch.setenv("ATELIER_HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("ATELIER_DEMO_LATENCY", "0")
+    for var in ("ATELIER_LIBRARY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
+def emulator():
+    with Emulator() as server:
+        yield server
+
+
+@pytest.fixture
+def library(tmp_path):
+    from services.library import Library
+
+    lib = Library(tmp_path / "library").open()
+    yield lib
+    lib.close()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def no_sleep(_seconds):
+    await asyncio.sleep(0)
+
+
+class SleepRecorder:
+    """Stands in for asyncio.sleep in the client so that retry timing is checked exactly, without waiting."""
+
+    def __init__(self):
+        self.delays = []
+
+    async def __call__(self, seconds):
+        self.delays.append(seconds)
+        await asyncio.sleep(0)
