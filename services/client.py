@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -31,7 +32,7 @@ class RetryPolicy:
     """The SDK's policy: 5 attempts, exponential from 1 s capped at 60 s, jittered; a server-given delay wins."""
 
     attempts: int = 5
-    base_delay: float = 1.0
+    base_delay: float = field(default_factory=lambda: float(os.environ.get("ATELIER_RETRY_BASE_DELAY", "1.0")))
     max_delay: float = 60.0
     max_server_delay: float = 300.0  # a longer wait than this is reported, not slept through
 

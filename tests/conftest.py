@@ -24,6 +24,7 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ATELIER_HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("ATELIER_DEMO_LATENCY", "0")
+    monkeypatch.setenv("ATELIER_RETRY_BASE_DELAY", "0.01")  # the policy's shape is tested in test_client
     for var in ("ATELIER_LIBRARY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     return home

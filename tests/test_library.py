@@ -1,0 +1,206 @@
+"""The library: real files written atomically with their story inside, a real SQLite index, search, rebuild."""
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+
+import pytest
+
+from services import metadata
+from services.errors import LibraryError
+from services.imaging import check_image
+from services.library import HistoryQuery, Library, fts_query, slugify
+from services.types import GenerationRequest, ReceivedImage
+from tests.helpers import jpeg, png, png_with_chunk
+
+
+def received(data: bytes) -> ReceivedImage:
+    mime, w, h = check_image(data)
+    return ReceivedImage(data, mime, w, h)
+
+
+def save(library, prompt="a red fox", model="gemini-3.1-flash-image", data=None, status="ok", created=None, **kw):
+    request = GenerationRequest(prompt, model, aspect_ratio="1:1", seed=kw.pop("seed", None))
+    gid = library.begin(request, endpoint="test", protocol="generateContent", created_at=created)
+    saved = library.save_image(gid, 0, received(data or png(prompt)), request=request, endpoint="test",
+                               text=kw.pop("text", ""), created_at=created)
+    library.finish(gid, status=status, **kw)
+    return gid, saved
+
+
+def test_png_metadata_round_trip(library):
+    gid, saved = save(library, prompt="a lighthouse, at dusk", seed=42, text="Here it is.")
+    data = open(saved.path, "rb").read()
+    texts = metadata.png_texts(data)
+    params = texts["parameters"].splitlines()
+    assert params[0] == "a lighthouse, at dusk"
+    assert "Model: gemini-3.1-flash-image" in params[1] and "Seed: 42" in params[1] and "Size: 64x48" in params[1]
+    record = metadata.read_embedded(data)
+    assert record["generation_id"] == gid and record["request"]["prompt"] == "a lighthouse, at dusk"
+    assert record["text"] == "Here it is."
+    assert hashlib.sha256(data).hexdigest() == saved.sha256
+    assert check_image(data)[1:] == (64, 48)  # still a valid image
+
+
+def test_non_latin_prompt_round_trips(library):
+    _, saved = save(library, prompt="夕暮れの灯台 — «phare»")
+    data = open(saved.path, "rb").read()
+    assert metadata.png_texts(data)["parameters"].startswith("夕暮れの灯台 — «phare»")
+
+
+def test_jpeg_metadata_in_comments(library):
+    gid, saved = save(library, data=jpeg("a cat"))
+    data = open(saved.path, "rb").read()
+    assert saved.path.endswith(".jpg") and metadata.read_embedded(data)["generation_id"] == gid
+    assert b"Model: gemini-3.1-flash-image" in data
+
+
+def test_c2pa_png_is_saved_byte_for_byte_with_a_sidecar(library):
+    original = png_with_chunk(png("signed"), b"caBX", b"c2pa manifest store")
+    gid, saved = save(library, data=original)
+    assert open(saved.path, "rb").read() == original
+    sidecar = json.loads(open(saved.path + metadata.SIDECAR_SUFFIX).read())
+    assert sidecar["generation_id"] == gid
+
+
+def test_c2pa_jpeg_app11_is_left_alone():
+    data = jpeg("x")
+    app11 = b"\xff\xeb" + (2 + 8).to_bytes(2, "big") + b"JP\x00\x00c2pa"
+    signed = data[:2] + app11 + data[2:]
+    assert metadata.has_c2pa(signed, "image/jpeg") and not metadata.can_embed(signed, "image/jpeg")
+
+
+def test_webp_gets_a_sidecar(library):
+    from services.emulator import Painter
+
+    gid, saved = save(library, data=Painter().png("w", 32, 32, fmt="WEBP"))
+    assert saved.path.endswith(".webp")
+    assert json.loads(open(saved.path + metadata.SIDECAR_SUFFIX).read())["generation_id"] == gid
+
+
+def test_atomic_write_leaves_nothing_half_written(library, monkeypatch):
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(LibraryError, match="full"):
+        save(library)
+    leftovers = [p for p in library.images_dir.rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_read_only_library_says_so(tmp_path):
+    lib = Library(tmp_path / "lib").open()
+    os.chmod(lib.images_dir, 0o500)
+    try:
+        if os.access(lib.images_dir, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        with pytest.raises(LibraryError, match="read-only"):
+            lib.check_writable()
+    finally:
+        os.chmod(lib.images_dir, 0o700)
+
+
+def test_thumbnail_made_once(library):
+    _, saved = save(library)
+    thumb = library.thumbnail_path(saved.sha256)
+    assert thumb.exists() and check_image(thumb.read_bytes())[0] == "image/jpeg"
+    stamp = thumb.stat().st_mtime_ns
+    assert library.ensure_thumbnail(saved.path, saved.sha256) == thumb and thumb.stat().st_mtime_ns == stamp
+    thumb.unlink()
+    assert library.ensure_thumbnail(saved.path, saved.sha256).exists()
+
+
+def test_file_names_are_safe_everywhere():
+    assert slugify("../../etc/passwd") == "etc-passwd"
+    assert slugify("CON") == "con" and slugify("") == "image" and slugify("???") == "image"
+    assert slugify("a" * 300) == "a" * 40
+    assert slugify("Ça déjà vu: <tag> | \"q\" *") == "ca-deja-vu-tag-q"
+
+
+def test_search_is_full_text_with_filters(library):
+    now = time.time()
+    save(library, prompt="a red fox in the snow", created=now - 3)
+    save(library, prompt="a lighthouse at dusk", model="imagen-4.0-generate-001", created=now - 2)
+    save(library, prompt="fox cub sleeping", created=now - 1)
+    gid, _ = save(library, prompt="Café crème", created=now)
+
+    def prompts(**kw):
+        return [e.prompt for e in library.history(HistoryQuery(**kw))]
+
+    assert prompts(search="fox") == ["fox cub sleeping", "a red fox in the snow"]
+    assert prompts(search="fox snow") == ["a red fox in the snow"]
+    assert prompts(search="light") == ["a lighthouse at dusk"]  # prefix while typing
+    assert prompts(search="cafe") == ["Café crème"]  # diacritics folded
+    assert prompts(search='"; DROP TABLE images; --') == []
+    assert prompts(model="imagen-4.0-generate-001") == ["a lighthouse at dusk"]
+    assert prompts(since=now - 1.5) == ["Café crème", "fox cub sleeping"]
+    assert fts_query("  ") is None
+
+
+def test_failed_attempts_are_history_and_gallery_rows(library):
+    request = GenerationRequest("x #blocked", "gemini-3.1-flash-image")
+    gid = library.begin(request, endpoint="test", protocol="generateContent")
+    library.finish(gid, status="blocked", reason="The prompt was blocked.")
+    save(library)
+    rows = library.gallery()
+    assert [r[3] for r in rows] == ["ok", "blocked"]
+    assert [r[3] for r in library.gallery(HistoryQuery(include_failed=False))] == ["ok"]
+    assert [e.status for e in library.history(HistoryQuery(statuses=("blocked",)))] == ["blocked"]
+
+
+def test_favourite_and_trash(library):
+    _, a = save(library, prompt="one")
+    _, b = save(library, prompt="two")
+    library.set_favourite([a.image_id], True)
+    assert [r[0] for r in library.gallery(HistoryQuery(favourites_only=True))] == [a.image_id]
+    library.trash([b.image_id])
+    assert [r[0] for r in library.gallery()] == [a.image_id]
+    library.trash([b.image_id], False)
+    assert len(library.gallery()) == 2
+    library.trash([b.image_id])
+    assert library.purge_trashed() == 1 and not os.path.exists(b.path)
+
+
+def test_interrupted_jobs_of_dead_processes(tmp_path):
+    lib = Library(tmp_path / "lib").open()
+    gid = lib.begin(GenerationRequest("x", "m"), endpoint="t", protocol="generateContent")
+    lib._conn().execute("UPDATE generations SET pid=999999999 WHERE id=?", (gid,))
+    mine = lib.begin(GenerationRequest("y", "m"), endpoint="t", protocol="generateContent")
+    lib.close()
+    lib = Library(tmp_path / "lib").open()
+    assert lib.generation(gid).status == "interrupted" and "Retry" in lib.generation(gid).reason
+    assert lib.generation(mine).status == "running"  # this process is alive
+    lib.close()
+
+
+def test_rebuild_from_files_keeps_every_image(tmp_path):
+    lib = Library(tmp_path / "lib").open()
+    gids = [save(lib, prompt=f"picture {i}")[0] for i in range(3)]
+    _, signed = save(lib, data=png_with_chunk(png("s"), b"caBX", b"manifest"), prompt="signed one")
+    lib.set_favourite([signed.image_id], True)
+    lib.close()
+    lib.db_path.write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (lib.db_path.parent / (lib.db_path.name + suffix)).unlink(missing_ok=True)
+    with pytest.raises(LibraryError, match="Rebuild"):
+        Library(tmp_path / "lib").open()
+    lib = Library(tmp_path / "lib")
+    report = lib.rebuild()
+    assert report["images"] == 4 and report["without_metadata"] == 0
+    entries = lib.history(HistoryQuery(search="picture"))
+    assert sorted(e.generation_id for e in entries) == sorted(gids)
+    assert lib.history(HistoryQuery(search="signed"))[0].images[0].path == signed.path
+    lib.close()
+
+
+def test_newer_schema_is_refused_and_older_is_backed_up(tmp_path):
+    lib = Library(tmp_path / "lib").open()
+    lib.close()
+    conn = sqlite3.connect(lib.db_path)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(LibraryError, match="newer Atelier"):
+        Library(tmp_path / "lib").open()
