@@ -16,8 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def atelier(*args, stdin=None, env=None, timeout=120):
     environment = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), *args], input=stdin, capture_output=True,
-                          timeout=timeout, env=environment, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        env=environment,
+        cwd=ROOT,
+    )
     return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
 
@@ -29,11 +35,21 @@ def gen_json(*args, **kw):
 
 def test_generate_demo_json_contract(tmp_path):
     lib = tmp_path / "lib"
-    code, body, _ = gen_json("a lighthouse", "--endpoint", "demo", "--count", "2", "--aspect-ratio", "4:3",
-                             "--library", str(lib))
+    code, body, _ = gen_json(
+        "a lighthouse", "--endpoint", "demo", "--count", "2", "--aspect-ratio", "4:3", "--library", str(lib)
+    )
     assert code == 0 and body["status"] == "ok"
-    assert set(body) == {"status", "generation_id", "model", "images", "text", "reason", "error", "attempts",
-                         "cost_usd"}
+    assert set(body) == {
+        "status",
+        "generation_id",
+        "model",
+        "images",
+        "text",
+        "reason",
+        "error",
+        "attempts",
+        "cost_usd",
+    }
     assert body["model"] == "gemini-3.1-flash-image" and body["error"] is None and body["attempts"] == 2
     for image in body["images"]:
         path = Path(image["path"])
@@ -44,7 +60,7 @@ def test_generate_demo_json_contract(tmp_path):
 
 def test_prompt_from_stdin_and_history_json(tmp_path):
     lib = str(tmp_path / "lib")
-    code, body, _ = gen_json("-", "--endpoint", "demo", "--library", lib, stdin="a fox from stdin\n".encode())
+    code, body, _ = gen_json("-", "--endpoint", "demo", "--library", lib, stdin=b"a fox from stdin\n")
     assert code == 0
     gen_json("lighthouse", "--endpoint", "demo", "--library", lib, "--model", "imagen-4.0-fast-generate-001")
     code, out, _ = atelier("history", "--json", "--library", lib)
@@ -68,16 +84,19 @@ def test_library_from_environment(tmp_path):
     assert code == 0 and body["images"][0]["path"].startswith(str(lib))
 
 
-@pytest.mark.parametrize("args,words", [
-    (["   "], "empty"),
-    (["x", "--count", "9"], "1 to 4"),
-    (["x", "--count", "two"], "invalid int"),
-    (["x", "--aspect-ratio", "7:5"], "aspect ratio"),
-    (["x", "--size", "8K"], "does not make 8K"),
-    (["x", "--image", "/nonexistent/ref.png"], "does not exist"),
-    (["x", "--model", "imagen-4.0-generate-001", "--image", "REF"], "does not take reference"),
-    (["x", "--endpoint", "ftp://example.com"], "http"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["   "], "empty"),
+        (["x", "--count", "9"], "1 to 4"),
+        (["x", "--count", "two"], "invalid int"),
+        (["x", "--aspect-ratio", "7:5"], "aspect ratio"),
+        (["x", "--size", "8K"], "does not make 8K"),
+        (["x", "--image", "/nonexistent/ref.png"], "does not exist"),
+        (["x", "--model", "imagen-4.0-generate-001", "--image", "REF"], "does not take reference"),
+        (["x", "--endpoint", "ftp://example.com"], "http"),
+    ],
+)
 def test_bad_input_exits_2_with_json(tmp_path, args, words):
     ref = tmp_path / "ref.png"
     ref.write_bytes(png())
@@ -110,27 +129,53 @@ def test_blocked_and_no_image_exit_3(tmp_path):
 def test_server_refusal_exits_4_and_network_failure_exits_5(tmp_path):
     lib = str(tmp_path / "lib")
     with Emulator(require_key="right-key-123") as server:
-        code, body, _ = gen_json("x", "--endpoint", server.url, "--auth", "header", "--library", lib,
-                                 env={"GEMINI_API_KEY": "wrong-key-456"})
+        code, body, _ = gen_json(
+            "x", "--endpoint", server.url, "--auth", "header", "--library", lib, env={"GEMINI_API_KEY": "wrong-key-456"}
+        )
         assert code == 4 and body["status"] == "error" and body["error"]["http_status"] == 400
         assert "not valid" in body["error"]["message"] and "wrong-key-456" not in json.dumps(body)
-        server.script(Fault(status=404, body=google_error(404, "NOT_FOUND", "models/imagen-4.0-generate-001 is "
-                                                          "not found for API version v1beta")))
-        code, body, _ = gen_json("x", "--endpoint", server.url, "--model", "imagen-4.0-generate-001",
-                                 "--library", lib, env={"GEMINI_API_KEY": "right-key-123"})
+        server.script(
+            Fault(
+                status=404,
+                body=google_error(
+                    404, "NOT_FOUND", "models/imagen-4.0-generate-001 is not found for API version v1beta"
+                ),
+            )
+        )
+        code, body, _ = gen_json(
+            "x",
+            "--endpoint",
+            server.url,
+            "--model",
+            "imagen-4.0-generate-001",
+            "--library",
+            lib,
+            env={"GEMINI_API_KEY": "right-key-123"},
+        )
         assert code == 4 and "gemini-3.1-flash-image" in body["error"]["message"]
         server.script(*[Fault(hang=True) for _ in range(5)])
-        code, body, _ = gen_json("x", "--endpoint", server.url, "--library", lib, "--timeout", "0.3",
-                                 env={"GEMINI_API_KEY": "right-key-123"}, timeout=60)
+        code, body, _ = gen_json(
+            "x",
+            "--endpoint",
+            server.url,
+            "--library",
+            lib,
+            "--timeout",
+            "0.3",
+            env={"GEMINI_API_KEY": "right-key-123"},
+            timeout=60,
+        )
         assert code == 5 and body["status"] == "error" and body["attempts"] == 5
-    code, body, _ = gen_json("x", "--endpoint", "http://127.0.0.1:9", "--library", lib,
-                             env={"GEMINI_API_KEY": "k-1234"})
+    code, body, _ = gen_json(
+        "x", "--endpoint", "http://127.0.0.1:9", "--library", lib, env={"GEMINI_API_KEY": "k-1234"}
+    )
     assert code == 5 and "reach" in body["error"]["message"]
 
 
 def test_human_output_has_progress_and_no_traceback(tmp_path):
-    code, out, err = atelier("generate", "a lighthouse", "--endpoint", "demo", "--count", "2",
-                             "--library", str(tmp_path / "lib"))
+    code, out, err = atelier(
+        "generate", "a lighthouse", "--endpoint", "demo", "--count", "2", "--library", str(tmp_path / "lib")
+    )
     assert code == 0 and out.count("saved ") == 2 and "Done: 2 images saved" in out and not err
     code, out, err = atelier("generate", "", "--endpoint", "demo", "--library", str(tmp_path / "lib"))
     assert code == 2 and "empty" in err and "Traceback" not in err

@@ -23,7 +23,9 @@ def test_services_source_never_imports_qtwidgets_or_ui():
 
 
 def test_cli_runs_without_loading_qtwidgets():
-    code = ("import sys, main; main.main(['models', '--endpoint', 'demo', '--json']); "
-            "print('QtWidgets' in ' '.join(sys.modules))")
+    code = (
+        "import sys, main; main.main(['models', '--endpoint', 'demo', '--json']); "
+        "print('QtWidgets' in ' '.join(sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, text=True, timeout=60)
     assert out.stdout.strip().endswith("False"), out.stderr

@@ -1,0 +1,146 @@
+"""Starting and stopping the window on a qasync loop, and the self-test that packaging runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+import time
+from importlib import resources
+
+from services.app import Services, setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def create_application():
+    os.environ.setdefault("QT_API", "pyside6")  # qasync would pick PyQt first if it were installed
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Atelier")
+    app.setApplicationDisplayName("Atelier")
+    app.setOrganizationName("Atelier")
+    app.setDesktopFileName("atelier")
+    app.setStyle("Fusion")
+    icon_path = resources.files("resources").joinpath("atelier.svg")
+    with resources.as_file(icon_path) as path:
+        app.setWindowIcon(QIcon(str(path)))
+    app.setQuitOnLastWindowClosed(False)
+    return app
+
+
+def install_error_road(window) -> None:
+    """Unexpected errors are logged and shown in the window, never lost to a console no user sees."""
+
+    def excepthook(kind, value, tb):
+        log.error("unexpected error", exc_info=(kind, value, tb))
+        try:
+            window.show_error(f"Something went wrong: {value}. Details are in the log folder.")
+        except Exception:
+            pass
+
+    sys.excepthook = excepthook
+
+    def loop_handler(loop, context):
+        error = context.get("exception")
+        log.error("event loop error: %s", context.get("message"), exc_info=error)
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            window.show_error(f"Something went wrong: {error}. Details are in the log folder.")
+
+    asyncio.get_event_loop().set_exception_handler(loop_handler)
+
+
+async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> int:
+    from ui.main_window import MainWindow
+
+    library = services.open_library()
+    window = MainWindow(services, library)
+    install_error_road(window)
+    original_close = window.closeEvent
+
+    def close_event(event):
+        window.save_state()
+        original_close(event)
+        if not closed.done():
+            closed.set_result(0)
+
+    window.closeEvent = close_event
+    window.show()
+    try:
+        if self_test:
+            return await run_self_test(window)
+        return await closed
+    finally:
+        await window.shutdown()
+        library.close()
+        services.shutdown()
+
+
+def run_window(services: Services, self_test: bool = False) -> int:
+    if self_test:
+        # A temporary home and library, the offline demo, no window on screen.
+        home = tempfile.mkdtemp(prefix="atelier-self-test-")
+        os.environ["ATELIER_HOME"] = home
+        os.environ["ATELIER_LIBRARY"] = os.path.join(home, "library")
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        os.environ["ATELIER_DEMO_LATENCY"] = "0"
+        services = Services.create()
+        services.settings.set("endpoint", "demo")
+    setup_logging(services.paths)
+    import qasync
+
+    app = create_application()
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closed = loop.create_future()
+    app.aboutToQuit.connect(lambda: closed.done() or closed.set_result(0))
+    try:
+        with loop:
+            return loop.run_until_complete(_main(services, closed, self_test))
+    except Exception as exc:
+        log.exception("Atelier stopped")
+        print(f"Atelier stopped: {exc}", file=sys.stderr)
+        return 1
+
+
+async def run_self_test(window) -> int:
+    """Generates one image on the demo endpoint and checks it reaches the gallery and the history."""
+    started = time.monotonic()
+    problems = []
+    window.prompt.setPlainText("self-test: a lighthouse at dusk")
+    window.model_selector.select("gemini-3.1-flash-image")
+    window.count.setValue(1)
+    job = window.generate()
+    if job is None:
+        problems.append(f"generate refused: {window.input_error.text()}")
+    else:
+        await asyncio.wait_for(asyncio.shield(job.task), 60)
+        if job.state != "done" or len(job.images) != 1:
+            problems.append(f"job ended {job.state}: {job.message}")
+        else:
+            image = job.images[0]
+            for _ in range(200):
+                if window.gallery_model.row_of(image.image_id) is not None:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                problems.append("the image did not appear in the gallery")
+            entries = await asyncio.to_thread(window.library.history)
+            if not entries or entries[0].generation_id != job.generation_id or not entries[0].images:
+                problems.append("the image is not in the history")
+            elif not os.path.isfile(entries[0].images[0].path):
+                problems.append("the image file is missing")
+    elapsed = time.monotonic() - started
+    if problems:
+        print(f"Atelier self-test FAILED in {elapsed:.1f} s: " + "; ".join(problems), flush=True)
+        return 1
+    print(
+        f"Atelier self-test passed in {elapsed:.1f} s: generated 1 image on the demo endpoint, "
+        "found it in the gallery and the history.",
+        flush=True,
+    )
+    return 0

@@ -1,0 +1,75 @@
+"""Small shared pieces of the window: translation, async helpers, formatting."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from PySide6.QtCore import QCoreApplication
+
+log = logging.getLogger("atelier.ui")
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("Atelier", text)
+
+
+class TaskSlots:
+    """Named slots for background tasks: starting a slot again cancels its previous run (FeelUOwn's task.py).
+
+    Every task is referenced until done; failures go to `on_error` as a sentence, never to a console.
+    """
+
+    def __init__(self, on_error: Callable[[str], None]):
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._anonymous: set[asyncio.Task] = set()
+        self._on_error = on_error
+
+    def run(self, name: str | None, coro: Awaitable) -> asyncio.Task:
+        if name and name in self._tasks and not self._tasks[name].done():
+            self._tasks[name].cancel()
+        task = asyncio.ensure_future(coro)
+        if name:
+            self._tasks[name] = task
+        else:
+            self._anonymous.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._anonymous.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("background task failed", exc_info=error)
+            self._on_error(str(error) or type(error).__name__)
+
+    def cancel_all(self) -> None:
+        for task in [*self._tasks.values(), *self._anonymous]:
+            task.cancel()
+
+    def pending(self) -> list[asyncio.Task]:
+        return [t for t in [*self._tasks.values(), *self._anonymous] if not t.done()]
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"${value:.3f}" if value < 1 else f"${value:.2f}"
+
+
+def when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def day_of(timestamp: float) -> str:
+    moment = datetime.fromtimestamp(timestamp)
+    today = datetime.now().date()
+    if moment.date() == today:
+        return tr("Today")
+    if (today - moment.date()).days == 1:
+        return tr("Yesterday")
+    return moment.strftime("%a %d %b %Y")
