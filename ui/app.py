@@ -105,6 +105,12 @@ def run_window(services: Services, self_test: bool = False) -> int:
         log.exception("Atelier stopped")
         print(f"Atelier stopped: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if self_test:
+            import shutil
+
+            logging.shutdown()
+            shutil.rmtree(os.environ["ATELIER_HOME"], ignore_errors=True)
 
 
 async def run_self_test(window) -> int:

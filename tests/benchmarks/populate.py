@@ -1,6 +1,6 @@
 """Fills a library with demo images through the real generation service and the emulator over loopback.
 
-    python tests/benchmarks/populate.py LIBRARY_DIR [--images N]
+python tests/benchmarks/populate.py LIBRARY_DIR [--images N]
 """
 
 from __future__ import annotations
@@ -21,11 +21,38 @@ from services.generation import GenerationService  # noqa: E402
 from services.library import Library  # noqa: E402
 from services.types import GenerationRequest  # noqa: E402
 
-SUBJECTS = ["a lighthouse", "a red fox", "a mountain lake", "an old tram", "a paper crane", "a city at night",
-            "a bowl of ramen", "a desert caravan", "a koi pond", "a greenhouse", "a violin", "a snowy forest",
-            "a robot gardener", "a sailing ship", "a cat on a windowsill", "a hot air balloon"]
-STYLES = ["at dusk", "in watercolour", "as a woodcut", "in the rain", "golden hour", "isometric", "film photo",
-          "oil painting", "neon lights", "pastel colours", "studio lighting", "ukiyo-e style"]
+SUBJECTS = [
+    "a lighthouse",
+    "a red fox",
+    "a mountain lake",
+    "an old tram",
+    "a paper crane",
+    "a city at night",
+    "a bowl of ramen",
+    "a desert caravan",
+    "a koi pond",
+    "a greenhouse",
+    "a violin",
+    "a snowy forest",
+    "a robot gardener",
+    "a sailing ship",
+    "a cat on a windowsill",
+    "a hot air balloon",
+]
+STYLES = [
+    "at dusk",
+    "in watercolour",
+    "as a woodcut",
+    "in the rain",
+    "golden hour",
+    "isometric",
+    "film photo",
+    "oil painting",
+    "neon lights",
+    "pastel colours",
+    "studio lighting",
+    "ukiyo-e style",
+]
 RATIOS = ["1:1", "16:9", "3:4", "4:3", "9:16"]
 
 
