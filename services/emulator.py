@@ -508,3 +508,22 @@ def google_error(code: int, status: str, message: str, details: list | None = No
 
 def retry_info(seconds: float) -> dict:
     return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"}
+
+
+def main() -> None:
+    """`python -m services.emulator [--latency S] [--texture]`: serves until standard input closes."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Atelier's offline Gemini API emulator")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--texture", action="store_true", help="photo-like grain: PNGs as big as real ones")
+    args = parser.parse_args()
+    with Emulator(port=args.port, latency=args.latency, texture=args.texture) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -69,6 +69,8 @@ async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> 
             closed.set_result(0)
 
     window.closeEvent = close_event
+    if os.environ.get("ATELIER_EXIT_AFTER_FIRST_PAINT"):
+        _exit_after_first_paint(window, closed)
     window.show()
     try:
         if self_test:
@@ -78,6 +80,21 @@ async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> 
         await window.shutdown()
         library.close()
         services.shutdown()
+
+
+def _exit_after_first_paint(window, closed: asyncio.Future) -> None:
+    """For start-up benchmarks: print the wall-clock time of the window's first paint, then close."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint and not closed.done():
+                print(f"first-paint {time.time():.6f}", flush=True)
+                closed.set_result(0)
+            return False
+
+    window._first_paint_filter = FirstPaint(window)
+    window.installEventFilter(window._first_paint_filter)
 
 
 def run_window(services: Services, self_test: bool = False) -> int:

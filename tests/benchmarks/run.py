@@ -1,0 +1,447 @@
+"""Atelier's performance figures, each against a baseline measured in the same run on the same machine.
+
+    python tests/benchmarks/run.py            # the full run: a 100,000-image library (built once, then reused)
+    python tests/benchmarks/run.py --quick    # a reduced smoke run for CI (no thresholds there)
+    python tests/benchmarks/run.py --json     # one JSON object with the figures
+
+Everything goes through the real services: the library is built with Library.save_image, the network is the
+emulator on loopback, the gallery is the window's own model and view (offscreen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["QT_API"] = "pyside6"
+os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+
+TARGETS = {
+    "startup_ratio": ("<=", 1.5),
+    "gallery_open_ms": ("<=", 300),
+    "gallery_jump_ms_p95": ("<=", 100),
+    "gallery_rss_mb": ("<=", 350),
+    "search_ms_p95": ("<=", 60),
+    "ingest_ratio": ("<=", 1.3),
+    "ui_stall_ms_max": ("<=", 50),
+    "parallel_ratio": ("<=", 1.3),
+    "leak_mb_per_100": ("<=", 20),
+}
+WORDS = [
+    "fox",
+    "lighthouse",
+    "harbour",
+    "lantern",
+    "forest",
+    "koi",
+    "crane",
+    "violin",
+    "desert",
+    "caravan",
+    "robot",
+    "garden",
+    "ship",
+    "storm",
+    "city",
+    "night",
+    "neon",
+    "watercolour",
+    "woodcut",
+    "pastel",
+    "golden",
+    "hour",
+    "snow",
+    "mountain",
+    "lake",
+    "tram",
+    "ramen",
+    "balloon",
+    "cat",
+    "window",
+]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def p95(values):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+
+
+# --- the synthetic library ------------------------------------------------------------------------------------
+
+
+def build_library(root: Path, images: int) -> Path:
+    """`images` small distinct pictures saved through Library.save_image, thumbnails and all. Reused if present."""
+    from services.emulator import Painter
+    from services.imaging import check_image
+    from services.library import Library
+    from services.types import GenerationRequest, ReceivedImage
+
+    marker = root / f".bench-{images}"
+    if marker.exists():
+        return root
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    library = Library(root).open()
+    painter = Painter(cache_size=0)
+    pictures = [painter.png(f"bench {i}", 96, 72) for i in range(64)]
+    rng = random.Random(1)
+    start = time.time() - images * 60  # one image a minute, so the grid spans many days
+    for i in range(images):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12)))
+        model = rng.choice(["gemini-3.1-flash-image", "gemini-3-pro-image", "imagen-4.0-generate-001"])
+        request = GenerationRequest(prompt, model, aspect_ratio="4:3")
+        created = start + i * 60
+        gid = library.begin(request, endpoint="bench", protocol="generateContent", created_at=created)
+        data = pictures[i % len(pictures)]
+        mime, w, h = check_image(data)
+        library.save_image(
+            gid, 0, ReceivedImage(data, mime, w, h), request=request, endpoint="bench", created_at=created
+        )
+        library.finish(gid, status="ok")
+    library.close()
+    marker.touch()
+    return root
+
+
+# --- start-up ---------------------------------------------------------------------------------------------------
+
+
+def first_paint_seconds(argv: list[str], env: dict) -> float:
+    started = time.time()
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, cwd=ROOT).stdout
+    for line in out.splitlines():
+        if line.startswith("first-paint "):
+            return float(line.split()[1]) - started
+    raise RuntimeError(f"no first paint from {argv}: {out[-300:]}")
+
+
+def measure_startup(library: Path, runs: int) -> dict:
+    home = tempfile.mkdtemp(prefix="atelier-bench-home-")
+    env = {
+        **os.environ,
+        "ATELIER_HOME": home,
+        "ATELIER_LIBRARY": str(library),
+        "ATELIER_EXIT_AFTER_FIRST_PAINT": "1",
+        "ATELIER_DEMO_LATENCY": "0",
+    }
+    bare, app = [], []
+    for _ in range(runs):  # interleaved, so both see the same machine
+        bare.append(first_paint_seconds([sys.executable, str(ROOT / "tests/benchmarks/bare_window.py")], env))
+        app.append(first_paint_seconds([sys.executable, str(ROOT / "main.py")], env))
+    return {
+        "startup_ratio": statistics.median(app) / statistics.median(bare),
+        "startup_s": statistics.median(app),
+        "bare_window_s": statistics.median(bare),
+    }
+
+
+# --- the gallery, offscreen -------------------------------------------------------------------------------------
+
+
+def measure_gallery(library_root: Path, jumps: int, queries: int, scroll_positions: int) -> dict:
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtWidgets import QApplication
+
+    from services.library import HistoryQuery, Library
+    from ui.gallery import GalleryListing, GalleryModel, GalleryView
+
+    _app = QApplication.instance() or QApplication([])
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    library = Library(library_root).open()
+    view = GalleryView()
+    view.resize(900, 760)
+    model = GalleryModel(library)
+    view.setModel(model)
+    view.set_edge(192)
+    view.show()
+    loop = asyncio.get_event_loop()
+
+    def pump_until(predicate, timeout=10.0):
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            loop.run_until_complete(asyncio.sleep(0))  # delivers finished thumbnails (call_soon_threadsafe)
+            QCoreApplication.processEvents()
+            if predicate():
+                return True
+            time.sleep(0.001)
+        return False
+
+    def visible_painted():
+        rows = view.visible_rows()
+        return bool(rows) and all(
+            model.index(r).data(Qt.ItemDataRole.DecorationRole) is not None for r in rows if r < model.rowCount()
+        )
+
+    # warm the thumbnail files (made at save time; this also checks they exist) and the process
+    started = time.perf_counter()
+    listing = GalleryListing.of(library.gallery(HistoryQuery()))
+    model.set_rows(listing)
+    pump_until(visible_painted)
+    open_ms = (time.perf_counter() - started) * 1000
+    rng = random.Random(3)
+    jump_times = []
+    for _ in range(jumps):
+        row = rng.randrange(model.rowCount())
+        started = time.perf_counter()
+        view.scrollTo(model.index(row), view.ScrollHint.PositionAtTop)
+        pump_until(visible_painted)
+        view.viewport().repaint()
+        jump_times.append((time.perf_counter() - started) * 1000)
+    search_times = []
+    for i in range(queries):
+        words = rng.sample(WORDS, 1 + i % 3)
+        text = " ".join(words[:-1] + [words[-1][: max(2, len(words[-1]) - i % 3)]])  # the last word as typed
+        started = time.perf_counter()
+        listing = GalleryListing.of(library.gallery(HistoryQuery(search=text)))
+        model.set_rows(listing)
+        QCoreApplication.processEvents()
+        view.viewport().repaint()
+        search_times.append((time.perf_counter() - started) * 1000)
+    model.set_rows(GalleryListing.of(library.gallery(HistoryQuery())))
+    total = model.rowCount()
+    for k in range(scroll_positions):
+        view.scrollTo(model.index(int(k * (total - 1) / max(1, scroll_positions - 1))), view.ScrollHint.PositionAtTop)
+        pump_until(visible_painted, 5)
+    rss = rss_mb()
+    model.loader.stop()
+    view.close()
+    library.close()
+    return {
+        "gallery_open_ms": open_ms,
+        "gallery_jump_ms_p95": p95(jump_times),
+        "search_ms_p95": p95(search_times),
+        "gallery_rss_mb": rss,
+        "gallery_rows": total,
+        "thumbnail_cache_mb": model.cache_bytes() / 2**20,
+    }
+
+
+# --- ingest ---------------------------------------------------------------------------------------------------
+
+
+def measure_ingest(reps: int) -> dict:
+    from PySide6.QtGui import QImageReader
+
+    from services import protocol
+    from services.emulator import Painter
+    from services.library import Library
+    from services.settings import write_atomically
+    from services.types import GenerationRequest
+
+    png = Painter(texture=True, cache_size=0).png("ingest", 2048, 2048)
+    body = json.dumps(
+        {
+            "candidates": [
+                {
+                    "content": {
+                        "parts": [{"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}}]
+                    },
+                    "finishReason": "STOP",
+                }
+            ]
+        }
+    ).encode()
+    folder = Path(tempfile.mkdtemp(prefix="atelier-bench-ingest-"))
+    library = Library(folder / "lib").open()
+    request = GenerationRequest("ingest", "gemini-3.1-flash-image")
+    floor, app = [], []
+    for i in range(reps):
+        started = time.perf_counter()  # the bare floor: decode, write atomically, one scaled decode
+        data = base64.b64decode(json.loads(body)["candidates"][0]["content"]["parts"][0]["inlineData"]["data"])
+        target = folder / f"floor-{i}.png"
+        write_atomically(target, data)
+        reader = QImageReader(str(target))
+        reader.setScaledSize(
+            reader.size().scaled(320, 320, __import__("PySide6.QtCore").QtCore.Qt.AspectRatioMode.KeepAspectRatio)
+        )
+        reader.read()
+        floor.append(time.perf_counter() - started)
+        started = time.perf_counter()  # the app: parse, check, embed metadata, write, thumbnail, index row
+        parsed = protocol.parse_generate_content(protocol.decode_json(body, 200))
+        gid = library.begin(request, endpoint="bench", protocol="generateContent")
+        library.save_image(gid, 0, parsed.images[0], request=request, endpoint="bench")
+        library.finish(gid, status="ok")
+        app.append(time.perf_counter() - started)
+    library.close()
+    return {
+        "ingest_ratio": statistics.median(app) / statistics.median(floor),
+        "ingest_ms": statistics.median(app) * 1000,
+        "ingest_floor_ms": statistics.median(floor) * 1000,
+        "png_mb": len(png) / 2**20,
+    }
+
+
+# --- the network: parallelism, stalls, leaks --------------------------------------------------------------------
+
+
+class emulator_process:
+    """The emulator in a process of its own, so its work does not count against the app (GIL, memory)."""
+
+    def __init__(self, latency: float, texture: bool = False):
+        argv = [sys.executable, "-m", "services.emulator", "--latency", str(latency)] + (
+            ["--texture"] if texture else []
+        )
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+
+    def __enter__(self) -> str:
+        return self.proc.stdout.readline().strip()
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def measure_network(latency: float, leak_first: int, leak_more: int) -> dict:
+    import qasync
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from services.catalog import Catalog
+    from services.endpoints import demo
+    from services.generation import GenerationService
+    from services.library import Library
+    from services.types import GenerationRequest
+
+    app = QApplication.instance() or QApplication([])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    folder = Path(tempfile.mkdtemp(prefix="atelier-bench-net-"))
+    library = Library(folder / "lib").open()
+    service = GenerationService(Catalog.load(), library, max_parallel=4)
+    results: dict = {}
+
+    async def run():
+        with emulator_process(latency) as url:
+            endpoint = demo(url)
+            req = GenerationRequest("parallel", "gemini-3.1-flash-image", size="1K")
+            await service.generate(req, endpoint=endpoint, key=None)  # warm
+            started = time.perf_counter()
+            await service.generate(req, endpoint=endpoint, key=None)
+            one = time.perf_counter() - started
+            started = time.perf_counter()
+            await service.generate(
+                GenerationRequest("parallel", "gemini-3.1-flash-image", count=4, size="1K"), endpoint=endpoint, key=None
+            )
+            four = time.perf_counter() - started
+            results["parallel_ratio"] = four / one
+        with emulator_process(0, texture=True) as url:
+            endpoint = demo(url)
+            big = GenerationRequest("stall test", "imagen-4.0-generate-001", count=4, size="2K")
+            await service.generate(big, endpoint=endpoint, key=None)  # warm the painter's cache: 4 x 2K PNGs
+            gaps = []
+            last = [time.perf_counter()]
+
+            def tick():
+                now = time.perf_counter()
+                gaps.append((now - last[0]) * 1000)
+                last[0] = now
+
+            timer = QTimer()
+            timer.setInterval(5)
+            timer.timeout.connect(tick)
+            timer.start()
+            result = await service.generate(big, endpoint=endpoint, key=None)
+            timer.stop()
+            results["ui_stall_ms_max"] = max(gaps[1:] or [0]) - 5
+            results["stall_batch_mb"] = sum(Path(i.path).stat().st_size for i in result.images) * 4 / 3 / 2**20
+            leak = GenerationRequest("leak", "gemini-3.1-flash-image", count=4, size="2K", seed=1)
+            done = 0
+            while done < leak_first:
+                await service.generate(leak, endpoint=endpoint, key=None)
+                done += 4
+            before = rss_mb()
+            while done < leak_first + leak_more:
+                await service.generate(leak, endpoint=endpoint, key=None)
+                done += 4
+            results["leak_mb_per_100"] = (rss_mb() - before) / leak_more * 100
+
+    with loop:
+        loop.run_until_complete(run())
+    library.close()
+    return results
+
+
+def in_fresh_process(function: str, call_args: list) -> dict:
+    """Each measure gets a process of its own: memory figures are not the sum of what ran before."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--measure", function, json.dumps(call_args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=3000,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"{function} failed: {out.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--measure":
+        function, call_args = sys.argv[2], json.loads(sys.argv[3])
+        if function in ("measure_startup", "measure_gallery"):
+            call_args[0] = Path(call_args[0])
+        print(json.dumps(globals()[function](*call_args)))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a reduced smoke run (CI)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--images", type=int, help="library size (default 100,000; 2,000 with --quick)")
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "atelier-bench"))
+    args = parser.parse_args()
+    images = args.images or (2_000 if args.quick else 100_000)
+    workdir = Path(args.workdir)
+    log = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
+    log(f"building or reusing a {images:,}-image library in {workdir}…")
+    started = time.perf_counter()
+    library = build_library(workdir / f"library-{images}", images)
+    figures: dict = {"images": images, "quick": args.quick, "library_build_s": round(time.perf_counter() - started, 1)}
+    log("start-up…")
+    figures.update(measure_startup(library, 3 if args.quick else 5))
+    log("ingest…")
+    figures.update(measure_ingest(3 if args.quick else 8))
+    log("network: parallel requests, UI stalls, memory growth…")
+    figures.update(measure_network(0.5 if args.quick else 2.0, 8 if args.quick else 100, 8 if args.quick else 100))
+    log("gallery and search…")
+    figures.update(
+        measure_gallery(library, 10 if args.quick else 50, 10 if args.quick else 50, 20 if args.quick else 400)
+    )
+    figures = {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    print(f"\n{'figure':<22} {'value':>10}  {'target':>8}")
+    for key, (op, bound) in TARGETS.items():
+        value = figures.get(key)
+        mark = "" if args.quick else ("ok" if value is not None and value <= bound else "MISSED")
+        print(f"{key:<22} {value:>10}  {op} {bound:<6} {mark}")
+    extras = {k: v for k, v in figures.items() if k not in TARGETS}
+    print("\n" + ", ".join(f"{k}={v}" for k, v in extras.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
