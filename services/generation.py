@@ -269,8 +269,8 @@ class GenerationService:
             return await client.call_model(
                 model.id, "predict", body, protocol.parse_predict, replacement=model.replacement, on_retry=on_retry
             )
-        body = protocol.generate_content_body(request, model)
-        try:
+
+        async def send(body: dict):
             return await client.call_model(
                 model.id,
                 "generateContent",
@@ -279,23 +279,15 @@ class GenerationService:
                 replacement=model.replacement,
                 on_retry=on_retry,
             )
+
+        try:
+            return await send(protocol.generate_content_body(request, model))
         except ApiError as error:
             # The 512 size's spelling is not settled (`"512"` or `"0.5K"`): on a refusal that names the size,
             # ask once more in the other spelling.
-            if (
-                request.size == "512"
-                and error.kind == "bad_request"
-                and re.search(r"image.?size|512", error.server_message or "", re.I)
-            ):
-                body = protocol.generate_content_body(request, model, size_spelling="0.5K")
-                parsed, attempts = await client.call_model(
-                    model.id,
-                    "generateContent",
-                    body,
-                    protocol.parse_generate_content,
-                    replacement=model.replacement,
-                    on_retry=on_retry,
-                )
+            names_size = re.search(r"image.?size|512", error.server_message or "", re.I)
+            if request.size == "512" and error.kind == "bad_request" and names_size:
+                parsed, attempts = await send(protocol.generate_content_body(request, model, size_spelling="0.5K"))
                 return parsed, attempts + error.attempts
             raise
 

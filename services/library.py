@@ -182,7 +182,6 @@ class Library:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._opened = False
         imaging.prepare_qt()
 
     # --- opening -----------------------------------------------------------------------------------------------
@@ -202,7 +201,6 @@ class Library:
                 f"The library index {self.db_path} cannot be read ({exc}). Rebuild it from the image files "
                 "(python main.py rebuild, or Library > Rebuild index)."
             ) from exc
-        self._opened = True
         return self
 
     def close(self) -> None:
@@ -473,35 +471,14 @@ class Library:
         where, args = self._filters(query)
         if query.favourites_only:
             where.append("EXISTS (SELECT 1 FROM images i WHERE i.generation_id=g.id AND i.favourite AND NOT i.trashed)")
-        sql = (
-            "SELECT g.id, g.created_at, g.prompt, g.model, g.status, g.reason, g.text, g.params, g.endpoint, g.error,"
-            " g.attempts, g.cost_usd FROM generations g"
-        )
+        sql = f"SELECT {HISTORY_COLUMNS} FROM generations g"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY g.created_at DESC, g.seq DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args += [limit, offset]
-        conn = self._conn()
-        entries = []
-        for row in conn.execute(sql, args).fetchall():
-            entries.append(
-                HistoryEntry(
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    row[4],
-                    row[5],
-                    row[6] or "",
-                    _loads(row[7]) or {},
-                    row[8],
-                    _loads(row[9]),
-                    row[10] or 0,
-                    row[11],
-                )
-            )
+        entries = [_entry_from_row(row) for row in self._conn().execute(sql, args).fetchall()]
         self._attach_images(entries)
         return entries
 
@@ -521,28 +498,10 @@ class Library:
 
     def generation(self, generation_id: str) -> HistoryEntry | None:
         """A point lookup (fine on the GUI thread)."""
-        conn = self._conn()
-        row = conn.execute(
-            "SELECT id, created_at, prompt, model, status, reason, text, params, endpoint, error, attempts, cost_usd"
-            " FROM generations WHERE id=?",
-            (generation_id,),
-        ).fetchone()
+        row = self._conn().execute(f"SELECT {HISTORY_COLUMNS} FROM generations WHERE id=?", (generation_id,)).fetchone()
         if row is None:
             return None
-        entry = HistoryEntry(
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            row[6] or "",
-            _loads(row[7]) or {},
-            row[8],
-            _loads(row[9]),
-            row[10] or 0,
-            row[11],
-        )
+        entry = _entry_from_row(row)
         self._attach_images([entry])
         return entry
 
@@ -750,6 +709,27 @@ class Library:
             Path(str(fresh) + suffix).unlink(missing_ok=True)
         self.open()
         return report
+
+
+HISTORY_COLUMNS = "id, created_at, prompt, model, status, reason, text, params, endpoint, error, attempts, cost_usd"
+
+
+def _entry_from_row(row) -> HistoryEntry:
+    gid, created, prompt, model, status, reason, text, params, endpoint, error, attempts, cost = row
+    return HistoryEntry(
+        gid,
+        created,
+        prompt,
+        model,
+        status,
+        reason,
+        text or "",
+        _loads(params) or {},
+        endpoint,
+        _loads(error),
+        attempts or 0,
+        cost,
+    )
 
 
 def _loads(text):
