@@ -30,7 +30,41 @@ def create_application():
     with resources.as_file(icon_path) as path:
         app.setWindowIcon(QIcon(str(path)))
     app.setQuitOnLastWindowClosed(False)
+    apply_color_scheme(app)
+    app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
     return app
+
+
+def apply_color_scheme(app) -> None:
+    """Fusion keeps a light palette whatever the system says; give it a dark one when the system is dark."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPalette
+
+    if app.styleHints().colorScheme() != Qt.ColorScheme.Dark:
+        app.setPalette(app.style().standardPalette())
+        return
+    palette = QPalette()
+    role = QPalette.ColorRole
+    for name, colour in (
+        (role.Window, "#26282b"),
+        (role.WindowText, "#e6e6e6"),
+        (role.Base, "#1c1d1f"),
+        (role.AlternateBase, "#2e3033"),
+        (role.ToolTipBase, "#2e3033"),
+        (role.ToolTipText, "#e6e6e6"),
+        (role.Text, "#e6e6e6"),
+        (role.Button, "#313337"),
+        (role.ButtonText, "#e6e6e6"),
+        (role.BrightText, "#ff6b6b"),
+        (role.Link, "#6ea8ff"),
+        (role.Highlight, "#3d7be0"),
+        (role.HighlightedText, "#ffffff"),
+        (role.PlaceholderText, "#8a8d91"),
+    ):
+        palette.setColor(name, QColor(colour))
+    for name in (role.WindowText, role.Text, role.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, name, QColor("#75787c"))
+    app.setPalette(palette)
 
 
 def install_error_road(window) -> None:
