@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QImageReader, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -24,6 +24,7 @@ from ui.common import day_of, tr
 R = GalleryRow
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 DAY_ROLE = Qt.ItemDataRole.UserRole + 2
+VISIBLE_INSET = QPoint(8, 8)  # inside the cell margins, so indexAt() finds the first and last visible rows
 STATUS_TEXT = {
     "blocked": "Blocked",
     "no_image": "No image",
@@ -384,13 +385,8 @@ class GalleryView(QListView):
         model = self.model()
         if model is None or model.rowCount() == 0:
             return range(0)
-        first = self.indexAt(self.viewport().rect().topLeft() + self._pad())
-        last = self.indexAt(self.viewport().rect().bottomRight() - self._pad())
+        first = self.indexAt(self.viewport().rect().topLeft() + VISIBLE_INSET)
+        last = self.indexAt(self.viewport().rect().bottomRight() - VISIBLE_INSET)
         start = first.row() if first.isValid() else 0
         end = last.row() if last.isValid() else min(model.rowCount() - 1, start + 200)
         return range(start, end + 1)
-
-    def _pad(self):
-        from PySide6.QtCore import QPoint
-
-        return QPoint(8, 8)
