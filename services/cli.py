@@ -1,7 +1,8 @@
 """The command line: generate, history, models, key, rebuild. Its JSON and exit codes are a contract.
 
 Exit codes: 0 at least one image saved; 2 bad input, nothing sent; 3 blocked or no image; 4 the server refused or
-retries ran out; 5 network failure or timeout; 6 the image could not be saved (disk); 130 interrupted.
+retries ran out; 5 network failure or timeout; 6 the image could not be saved (disk); 130 interrupted; 1 a bug
+(the traceback goes to the log file, never to the terminal).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from datetime import datetime
 
@@ -20,7 +22,9 @@ from services.library import HistoryQuery
 from services.types import GenerationRequest, GenerationResult
 
 EXIT_OK, EXIT_INPUT, EXIT_NO_IMAGE, EXIT_REFUSED, EXIT_NETWORK, EXIT_DISK, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 6, 130
+EXIT_BUG = 1
 DEFAULT_MODEL = "gemini-3.1-flash-image"
+log = logging.getLogger(__name__)
 
 
 class UsageError(Exception):
@@ -97,11 +101,15 @@ def run(argv: list[str], services: Services) -> int:
     except InputError as exc:
         return _fail_input(str(exc), getattr(args, "json", False))
     except LibraryError as exc:
-        _err(str(exc))
+        _fail(str(exc), getattr(args, "json", False) and args.command == "generate", "LIBRARY")
         return EXIT_DISK
     except KeyboardInterrupt:
         _err("Interrupted.")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: the user gets a sentence and the log gets the traceback
+        log.exception("unexpected error in %s", args.command)
+        _err(f"Something went wrong: {exc}. Details are in the log folder ({services.paths.log}).")
+        return EXIT_BUG
     finally:
         services.shutdown()
 
@@ -111,6 +119,12 @@ def _err(message: str) -> None:
 
 
 def _fail_input(message: str, as_json: bool) -> int:
+    _fail(message, as_json, "INVALID_INPUT")
+    return EXIT_INPUT
+
+
+def _fail(message: str, as_json: bool, status: str) -> None:
+    """The generate contract's JSON object for a failure before any request, and the sentence on stderr."""
     if as_json:
         print(
             json.dumps(
@@ -121,14 +135,13 @@ def _fail_input(message: str, as_json: bool) -> int:
                     "images": [],
                     "text": "",
                     "reason": message,
-                    "error": {"http_status": None, "status": "INVALID_INPUT", "message": message},
+                    "error": {"http_status": None, "status": status, "message": message},
                     "attempts": 0,
                     "cost_usd": None,
                 }
             )
         )
     _err(message)
-    return EXIT_INPUT
 
 
 def _read_prompt(value: str) -> str:

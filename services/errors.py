@@ -23,7 +23,17 @@ class InputError(AtelierError):
 
 
 class LibraryError(AtelierError):
-    """The library folder or its index cannot be written or read."""
+    """The library folder or its index cannot be written or read.
+
+    `kind`: full, read_only (the library can still be browsed), busy, corrupt (rebuild it), or other.
+    """
+
+    http_status = None
+    status = "LIBRARY"
+
+    def __init__(self, message: str, *, kind: str = "other"):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass

@@ -33,7 +33,7 @@ from services.types import GenerationRequest, ReceivedImage, SavedImage, Usage
 
 log = logging.getLogger(__name__)
 GENERATOR = "Atelier 0.1.0"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 STATUSES = ("running", "ok", "blocked", "no_image", "error", "cancelled", "interrupted")
 
@@ -85,6 +85,13 @@ MIGRATIONS: dict[int, list[str]] = {
             INSERT INTO generations_fts(generations_fts, rowid, prompt, text)
             VALUES ('delete', old.seq, old.prompt, old.text);
             INSERT INTO generations_fts(rowid, prompt, text) VALUES (new.seq, new.prompt, new.text); END""",
+    ],
+    # Partial indexes, so that finding unfinished jobs (at every start) and failed attempts (in every gallery
+    # query) reads the few such rows instead of scanning 100,000 generations (18 ms to 0.02 ms), and favourites
+    # likewise. Queries must repeat the index's condition word for word for SQLite to use it.
+    2: [
+        "CREATE INDEX generations_unfinished ON generations(created_at) WHERE status <> 'ok'",
+        "CREATE INDEX images_favourites ON images(created_at) WHERE favourite",
     ],
 }
 
@@ -182,26 +189,46 @@ class Library:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self.read_only_reason: str | None = None  # set when the library opened for browsing only (full, read-only)
         imaging.prepare_qt()
 
     # --- opening -----------------------------------------------------------------------------------------------
 
     def open(self) -> Library:
-        """Creates the folders and the index if needed, migrates, and marks jobs of dead processes interrupted."""
+        """Creates the folders and the index if needed, migrates, and marks jobs of dead processes interrupted.
+
+        A library on a full disk or a read-only folder opens for browsing only (see read_only_reason): the
+        history stays readable, and every write says why it cannot happen.
+        """
+        self.read_only_reason = None
         try:
             self.images_dir.mkdir(parents=True, exist_ok=True)
             self.thumbs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LibraryError(f"Cannot create the library folder {self.root}: {exc.strerror or exc}.") from exc
+            if not self.db_path.exists():
+                raise LibraryError(f"Cannot create the library folder {self.root}: {exc.strerror or exc}.") from exc
         try:
             self._migrate()
             self._mark_interrupted()
-        except sqlite3.DatabaseError as exc:
-            raise LibraryError(
-                f"The library index {self.db_path} cannot be read ({exc}). Rebuild it from the image files "
-                "(python main.py rebuild, or Library > Rebuild index)."
-            ) from exc
+        except sqlite3.Error as exc:
+            self.close()
+            problem = self._index_problem(exc)
+            if problem.kind not in ("full", "read_only") or not self.db_path.exists():
+                raise problem from exc
+            self._open_for_browsing(problem)
         return self
+
+    def _open_for_browsing(self, problem: LibraryError) -> None:
+        self.read_only_reason = str(problem)
+        try:
+            version = self._conn().execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            self.close()
+            raise problem from exc
+        if version != SCHEMA_VERSION:
+            self.close()
+            raise problem
+        log.warning("library opened for browsing only: %s", problem)
 
     def close(self) -> None:
         with self._lock:
@@ -216,26 +243,37 @@ class Library:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=15.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=15000")
+            if self.read_only_reason:
+                # immutable: SQLite cannot make the WAL's shared-memory file on a full or read-only disk
+                uri = self.db_path.resolve().as_uri() + "?mode=ro&immutable=1"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(self.db_path, timeout=15.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA busy_timeout=15000")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
 
     def _write(self, sql: str, args=()) -> sqlite3.Cursor:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        if self.read_only_reason:
+            raise LibraryError(self.read_only_reason, kind="read_only")
         try:
-            cursor = conn.execute(sql, args)
-            conn.execute("COMMIT")
-            return cursor
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = conn.execute(sql, args)
+                conn.execute("COMMIT")
+                return cursor
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise self._index_problem(exc) from exc
 
     def _migrate(self) -> None:
         conn = self._conn()
@@ -267,16 +305,58 @@ class Library:
                 raise
 
     def _mark_interrupted(self) -> None:
-        rows = self._conn().execute("SELECT id, pid FROM generations WHERE status='running'").fetchall()
-        dead = [gid for gid, pid in rows if not pid_alive(pid)]
-        for gid in dead:
+        """Jobs whose process died: their finished image files are indexed, their temp files removed."""
+        rows = (
+            self._conn()
+            .execute("SELECT id, pid, created_at, params FROM generations WHERE status <> 'ok' AND status = 'running'")
+            .fetchall()
+        )
+        for gid, pid, created_at, params in rows:
+            if pid_alive(pid):
+                continue
+            recovered = self._recover_files(gid, created_at)
+            asked = (_loads(params) or {}).get("count") or 1
+            reason = "Atelier stopped before this job finished."
+            if recovered:
+                reason += f" {recovered} of {asked} images were saved and are kept."
             self._write(
                 "UPDATE generations SET status='interrupted', reason=? WHERE id=? AND status='running'",
-                ("Atelier stopped before this job finished. Retry it to generate again.", gid),
+                (reason + " Retry it to generate again.", gid),
             )
+
+    def _recover_files(self, generation_id: str, created_at: float) -> int:
+        """Indexes image files a dead process renamed into place but did not record; deletes its temp files."""
+        folder = self.image_path(generation_id, 0, "", "image/png", created_at).parent
+        try:
+            names = [p for p in folder.iterdir() if f"_{generation_id[:8]}_" in p.name]
+        except OSError:
+            return 0
+        known = {
+            row[0] for row in self._conn().execute("SELECT path FROM images WHERE generation_id=?", (generation_id,))
+        }
+        recovered = 0
+        for path in names:
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)  # a write cut short: the image never existed
+                continue
+            rel = path.relative_to(self.root).as_posix()
+            if path.suffix.lower() not in IMAGE_SUFFIXES or rel in known:
+                continue
+            found = _read_image_file(path)
+            if found is None or found.record.get("generation_id") != generation_id:
+                continue
+            self._write(
+                "INSERT OR IGNORE INTO images(generation_id, idx, path, width, height, mime_type, sha256,"
+                " size_bytes, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (generation_id, *found.image_values(rel, created_at)),
+            )
+            recovered += 1
+        return recovered
 
     def check_writable(self) -> None:
         """Raises LibraryError when an image could not be saved now (read-only folder, full disk)."""
+        if self.read_only_reason:
+            raise LibraryError(self.read_only_reason, kind="read_only")
         probe = self.images_dir / f".write-probe-{os.getpid()}-{threading.get_ident()}"
         try:
             self.images_dir.mkdir(parents=True, exist_ok=True)
@@ -284,16 +364,54 @@ class Library:
                 f.write(b"x")
             probe.unlink()
         except OSError as exc:
-            raise LibraryError(self._disk_message(exc)) from exc
+            raise self._disk_problem(exc) from exc
 
-    def _disk_message(self, exc: OSError) -> str:
+    def _disk_problem(self, exc: OSError) -> LibraryError:
         import errno
 
-        if exc.errno == errno.ENOSPC:
-            return f"The disk holding the library ({self.root}) is full. Free some space, then retry."
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) or self._disk_nearly_full():
+            return LibraryError(self._full_message(), kind="full")
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return f"The library folder {self.root} is read-only. Choose another folder or fix its permissions."
-        return f"Cannot write to the library folder {self.root}: {exc.strerror or exc}."
+            return LibraryError(self._read_only_message(), kind="read_only")
+        return LibraryError(f"Cannot write to the library folder {self.root}: {exc.strerror or exc}.")
+
+    def _index_problem(self, exc: sqlite3.Error) -> LibraryError:
+        text = str(exc).lower()
+        if "full" in text or ("i/o" in text and self._disk_nearly_full()):
+            return LibraryError(self._full_message(), kind="full")
+        cannot_write = "unable to open" in text or "i/o" in text
+        if "readonly" in text or (cannot_write and not os.access(self.meta_dir, os.W_OK)) or self._on_read_only_fs():
+            return LibraryError(self._read_only_message(), kind="read_only")
+        if "locked" in text or "busy" in text:
+            return LibraryError(
+                "The library index is busy in another program (another Atelier window or command?). Retry in a moment.",
+                kind="busy",
+            )
+        if "not a database" in text or "malformed" in text or "corrupt" in text or "no such table" in text:
+            return LibraryError(
+                f"The library index {self.db_path} cannot be read ({exc}). Rebuild it from the image files "
+                "(python main.py rebuild, or Library > Rebuild index).",
+                kind="corrupt",
+            )
+        return LibraryError(f"The library index {self.db_path} could not be used ({exc}).")
+
+    def _on_read_only_fs(self) -> bool:
+        try:
+            return bool(os.statvfs(self.root).f_flag & os.ST_RDONLY)
+        except (OSError, AttributeError):  # no statvfs on Windows
+            return False
+
+    def _disk_nearly_full(self) -> bool:
+        try:
+            return shutil.disk_usage(self.root).free < 1024 * 1024
+        except OSError:
+            return False
+
+    def _full_message(self) -> str:
+        return f"The disk holding the library ({self.root}) is full. Free some space, then retry."
+
+    def _read_only_message(self) -> str:
+        return f"The library folder {self.root} is read-only. Choose another folder or fix its permissions."
 
     # --- recording a generation --------------------------------------------------------------------------------
 
@@ -359,7 +477,7 @@ class Library:
                 write_atomically(path.with_name(path.name + metadata.SIDECAR_SUFFIX), metadata.sidecar_bytes(record))
             write_atomically(path, data)
         except OSError as exc:
-            raise LibraryError(self._disk_message(exc)) from exc
+            raise self._disk_problem(exc) from exc
         sha = hashlib.sha256(data).hexdigest()
         thumbnail = self._write_thumbnail(path, sha)
         cursor = self._write(
@@ -522,7 +640,8 @@ class Library:
         all_args = list(args)
         if query.include_failed and not query.favourites_only:
             failed_where = [
-                "g.status NOT IN ('ok', 'running')",
+                "g.status <> 'ok'",
+                "g.status <> 'running'",
                 "NOT EXISTS (SELECT 1 FROM images i WHERE i.generation_id = g.id)",
                 *where,
             ]
@@ -595,6 +714,14 @@ class Library:
 
         The old index (if readable) lends favourites and failed attempts; an unreadable one is kept aside.
         """
+        try:
+            return self._rebuild()
+        except OSError as exc:
+            raise self._disk_problem(exc) from exc
+        except sqlite3.Error as exc:
+            raise self._index_problem(exc) from exc
+
+    def _rebuild(self) -> dict:
         self.meta_dir.mkdir(parents=True, exist_ok=True)
         favourites: set[str] = set()
         failed_rows: list[tuple] = []
@@ -623,31 +750,20 @@ class Library:
         for path in sorted(self.images_dir.rglob("*")):
             if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith(".") or not path.is_file():
                 continue
-            try:
-                data = path.read_bytes()
-                mime, width, height = imaging.check_image(data)
-            except (OSError, imaging.ImageFormatError):
+            found = _read_image_file(path)
+            if found is None:
                 report["unreadable"] += 1
                 continue
-            record = metadata.read_embedded(data)
+            record = found.record
             if record is None:
-                sidecar = path.with_name(path.name + metadata.SIDECAR_SUFFIX)
-                try:
-                    record = json.loads(sidecar.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    record = None
-            created = path.stat().st_mtime
-            if not isinstance(record, dict) or "generation_id" not in record:
                 report["without_metadata"] += 1
                 record = {
                     "generation_id": "file-" + hashlib.sha1(str(path).encode()).hexdigest()[:24],
-                    "index": 0,
                     "model": "unknown",
                     "request": {"prompt": path.stem.replace("-", " ").replace("_", " "), "model": "unknown"},
-                    "text": "",
                 }
             gid = str(record["generation_id"])
-            created = float(record.get("created_ts") or created)
+            created = float(record.get("created_ts") or path.stat().st_mtime)
             request = record.get("request") or {}
             if gid not in seen_generations:
                 seen_generations.add(gid)
@@ -672,18 +788,7 @@ class Library:
             conn.execute(
                 "INSERT OR IGNORE INTO images(generation_id, idx, path, width, height, mime_type, sha256, size_bytes,"
                 " created_at, favourite) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    gid,
-                    int(record.get("index") or 0),
-                    rel,
-                    width,
-                    height,
-                    mime,
-                    hashlib.sha256(data).hexdigest(),
-                    len(data),
-                    created,
-                    int(rel in favourites),
-                ),
+                (gid, *found.image_values(rel, created), int(rel in favourites)),
             )
             report["images"] += 1
         for row in failed_rows:
@@ -730,6 +835,41 @@ def _entry_from_row(row) -> HistoryEntry:
         attempts or 0,
         cost,
     )
+
+
+@dataclass
+class ImageFile:
+    """What an image file on disk says about itself: enough to index it without the database."""
+
+    mime: str
+    width: int
+    height: int
+    sha256: str
+    size: int
+    record: dict | None  # Atelier's metadata, embedded or in the sidecar; None when absent or not Atelier's
+
+    def image_values(self, rel_path: str, created_at: float) -> tuple:
+        """idx, path, width, height, mime_type, sha256, size_bytes, created_at: the images row after generation_id."""
+        index = int((self.record or {}).get("index") or 0)
+        return (index, rel_path, self.width, self.height, self.mime, self.sha256, self.size, created_at)
+
+
+def _read_image_file(path: Path) -> ImageFile | None:
+    """None when the file cannot be read or is not a whole image."""
+    try:
+        data = path.read_bytes()
+        mime, width, height = imaging.check_image(data)
+    except (OSError, imaging.ImageFormatError):
+        return None
+    record = metadata.read_embedded(data)
+    if record is None:
+        try:
+            record = json.loads(path.with_name(path.name + metadata.SIDECAR_SUFFIX).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = None
+    if not isinstance(record, dict) or "generation_id" not in record:
+        record = None
+    return ImageFile(mime, width, height, hashlib.sha256(data).hexdigest(), len(data), record)
 
 
 def _loads(text):

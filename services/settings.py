@@ -43,12 +43,15 @@ class AppPaths:
         return self.data / "library"
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Temp file in the same folder, fsync, rename: a reader sees the old file or the new one, never half."""
+def write_atomically(path: Path, data: bytes, *, mode: int = 0o666) -> None:
+    """Temp file in the same folder, fsync, rename: a reader sees the old file or the new one, never half.
+
+    `mode` is filtered by the umask, as for any file the user makes; secrets pass 0o600.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o600 if mode is None else mode)
+    fd = os.open(tmp, flags, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
