@@ -209,3 +209,78 @@ def test_reference_from_gallery_goes_into_the_request(qtbot, window):
     server = window.services.demo_server()
     parts = server.requests[-1].body["contents"][0]["parts"]
     assert "inlineData" in parts[1]
+
+
+def test_corrupt_index_at_start_is_rebuilt_after_asking(qtbot, qloop, services):
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from ui.app import open_library_or_explain
+
+    w = open_window(qtbot, services)
+    generate(qtbot, w, "a paper crane", count=2)
+    close_window(qtbot, w)
+    db = services.library_root() / ".atelier" / "index.sqlite3"
+    db.write_bytes(b"not a database at all" * 500)
+    opening = asyncio.ensure_future(open_library_or_explain(services))
+
+    def box():
+        boxes = [b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible()]
+        return boxes[0] if boxes else None
+
+    qtbot.waitUntil(lambda: box() is not None, timeout=5000)
+    assert "Rebuild" in box().text() and "No image is lost" in box().text()
+    rebuild = next(b for b in box().buttons() if b.text() == "Rebuild index")
+    qtbot.mouseClick(rebuild, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(opening.done, timeout=20_000)
+    library = opening.result()
+    try:
+        assert [len(e.images) for e in library.history()] == [2]
+    finally:
+        library.close()
+
+
+def test_interrupted_job_is_shown_and_retried(qtbot, qloop, services):
+    from services.types import GenerationRequest
+
+    library = services.open_library()
+    gid = library.begin(
+        GenerationRequest("a lantern festival", "gemini-3.1-flash-image", count=2),
+        endpoint="demo",
+        protocol="generateContent",
+    )
+    library._conn().execute("UPDATE generations SET pid=999999999 WHERE id=?", (gid,))  # its process was killed
+    library.close()
+    w = open_window(qtbot, services)
+    try:
+        qtbot.waitUntil(lambda: w.gallery_model.rowCount() == 1, timeout=5000)
+        row = w.gallery_model.rows[0]
+        assert row[R.STATUS] == "interrupted" and "Retry" in row[R.REASON]
+        w.gallery.setCurrentIndex(w.gallery_model.index(0))
+        qtbot.waitUntil(lambda: w.image_actions["retry"].isEnabled(), timeout=5000)
+        w.image_actions["retry"].trigger()
+        job = w.queue.jobs[-1]
+        qtbot.waitUntil(lambda: job.finished, timeout=20_000)
+        assert job.state == "done" and len(job.images) == 2 and job.request.prompt == "a lantern festival"
+    finally:
+        close_window(qtbot, w)
+
+
+def test_library_that_cannot_be_written_opens_for_browsing(qtbot, qloop, services):
+    from services.errors import LibraryError
+    from services.library import Library
+
+    w = open_window(qtbot, services)
+    generate(qtbot, w, "a red kite")
+    close_window(qtbot, w)
+    library = Library(services.library_root())
+    library._open_for_browsing(LibraryError("The disk holding the library is full.", kind="full"))  # as open() does
+    w = MainWindow(services, library)
+    w.show()
+    try:
+        qtbot.waitUntil(lambda: w.gallery_model.rowCount() == 1, timeout=5000)
+        assert w.banner.isVisible() and "full" in w.banner.label.text()
+        job = generate(qtbot, w, "one more")
+        assert job.state == "failed" and "full" in job.message
+        assert w.gallery_model.rowCount() == 1
+    finally:
+        close_window(qtbot, w)

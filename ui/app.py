@@ -91,7 +91,9 @@ def install_error_road(window) -> None:
 async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> int:
     from ui.main_window import MainWindow
 
-    library = services.open_library()
+    library = await open_library_or_explain(services)
+    if library is None:
+        return 1
     window = MainWindow(services, library)
     install_error_road(window)
     original_close = window.closeEvent
@@ -114,6 +116,42 @@ async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> 
         await window.shutdown()
         library.close()
         services.shutdown()
+
+
+async def open_library_or_explain(services: Services):
+    """The library, or None after telling the user why not; a corrupt index is rebuilt from the files if they agree."""
+    from PySide6.QtWidgets import QMessageBox, QProgressDialog
+
+    from services.errors import LibraryError
+    from services.library import Library
+    from ui.common import ask, tr
+
+    try:
+        return services.open_library()
+    except LibraryError as exc:
+        problem = exc
+    log.error("cannot open the library: %s", problem)
+    title = tr("Atelier cannot open the library")
+    if problem.kind != "corrupt":
+        await ask(None, QMessageBox.Icon.Critical, title, str(problem), [tr("Quit")])
+        return None
+    text = str(problem) + "\n\n" + tr("Atelier can rebuild the index from the image files. No image is lost.")
+    if await ask(None, QMessageBox.Icon.Warning, title, text, [tr("Rebuild index"), tr("Quit")]) != tr("Rebuild index"):
+        return None
+    library = Library(services.library_root())
+    progress = QProgressDialog(tr("Rebuilding the library index from the image files…"), "", 0, 0)
+    progress.setCancelButton(None)
+    progress.setWindowTitle("Atelier")
+    progress.show()
+    try:
+        report = await asyncio.to_thread(library.rebuild)
+    except LibraryError as exc:
+        progress.close()
+        await ask(None, QMessageBox.Icon.Critical, title, str(exc), [tr("Quit")])
+        return None
+    progress.close()
+    log.info("rebuilt the index at start: %s", report)
+    return library
 
 
 def _exit_after_first_paint(window, closed: asyncio.Future) -> None:

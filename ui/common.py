@@ -73,3 +73,20 @@ def day_of(timestamp: float) -> str:
     if (today - moment.date()).days == 1:
         return tr("Yesterday")
     return moment.strftime("%a %d %b %Y")
+
+
+async def ask(parent, icon, title: str, text: str, buttons: list[str]) -> str | None:
+    """A message box shown with open(), never exec() (a nested loop inside a coroutine): the clicked button's text."""
+    from PySide6.QtWidgets import QMessageBox
+
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.NoButton, parent)
+    for i, label in enumerate(buttons):
+        box.addButton(label, QMessageBox.ButtonRole.AcceptRole if i == 0 else QMessageBox.ButtonRole.RejectRole)
+    answer: asyncio.Future = asyncio.get_event_loop().create_future()
+    box.buttonClicked.connect(lambda button: answer.done() or answer.set_result(button.text()))
+    box.finished.connect(lambda _code: answer.done() or answer.set_result(None))
+    box.open()
+    try:
+        return await answer
+    finally:
+        box.deleteLater()

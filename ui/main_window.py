@@ -112,6 +112,11 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._restore_state()
         self._apply_endpoint(first_run=self.settings.get("endpoint") is None)
+        if library.read_only_reason:
+            self.banner.show_message(
+                library.read_only_reason + " " + tr("You can browse and search; new images cannot be saved."),
+                "warning",
+            )
         self.reload_gallery()
 
     # --- building ----------------------------------------------------------------------------------------------
