@@ -87,6 +87,7 @@ DEFAULTS: dict = {
     "person_generation": "allow_adult",
     "max_parallel": 4,
     "timeout_s": 120,
+    "appearance": "system",  # system, light or dark
     "prompt_history": [],
     "window": {},
 }

@@ -284,3 +284,28 @@ def test_library_that_cannot_be_written_opens_for_browsing(qtbot, qloop, service
         assert w.gallery_model.rowCount() == 1
     finally:
         close_window(qtbot, w)
+
+
+def test_appearance_follows_the_system_unless_the_artist_chooses(qtbot, window):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from ui.app import wants_dark
+
+    assert wants_dark("system", Qt.ColorScheme.Dark) and not wants_dark("system", Qt.ColorScheme.Light)
+    assert not wants_dark("system", Qt.ColorScheme.Unknown) and wants_dark("dark", Qt.ColorScheme.Light)
+    app = QApplication.instance()
+    dialog = window.open_settings()
+    try:
+        dialog.appearance.setCurrentIndex(dialog.appearance.findData("dark"))
+        dialog._save()
+        assert window.settings.get("appearance") == "dark"
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 80
+        qtbot.waitUntil(lambda: window.palette().color(QPalette.ColorRole.Base).lightness() < 80, timeout=3000)
+        assert window.gallery.palette().color(QPalette.ColorRole.AlternateBase).lightness() < 80
+        dialog = window.open_settings()
+        dialog.appearance.setCurrentIndex(dialog.appearance.findData("system"))
+        dialog._save()
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() > 180  # offscreen reports no scheme
+    finally:
+        window.settings.set("appearance", "system")

@@ -15,7 +15,7 @@ from services.app import Services, setup_logging
 log = logging.getLogger(__name__)
 
 
-def create_application():
+def create_application(appearance: str = "system"):
     os.environ.setdefault("QT_API", "pyside6")  # qasync would pick PyQt first if it were installed
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
@@ -30,17 +30,30 @@ def create_application():
     with resources.as_file(icon_path) as path:
         app.setWindowIcon(QIcon(str(path)))
     app.setQuitOnLastWindowClosed(False)
+    app.setProperty("atelier_appearance", appearance)
     apply_color_scheme(app)
     app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
     return app
 
 
-def apply_color_scheme(app) -> None:
-    """Fusion keeps a light palette whatever the system says; give it a dark one when the system is dark."""
+def wants_dark(appearance: str, system_scheme) -> bool:
+    """The artist's choice wins; "system" follows the platform's scheme (Unknown counts as light)."""
     from PySide6.QtCore import Qt
+
+    if appearance in ("light", "dark"):
+        return appearance == "dark"
+    return system_scheme == Qt.ColorScheme.Dark
+
+
+def apply_color_scheme(app, appearance: str | None = None) -> None:
+    """Fusion keeps a light palette whatever the system says; give it a dark one when the system (or the artist)
+    asks for dark. Called again when the system's scheme or the Appearance setting changes."""
     from PySide6.QtGui import QColor, QPalette
 
-    if app.styleHints().colorScheme() != Qt.ColorScheme.Dark:
+    if appearance is not None:
+        app.setProperty("atelier_appearance", appearance)
+    appearance = app.property("atelier_appearance") or "system"
+    if not wants_dark(appearance, app.styleHints().colorScheme()):
         app.setPalette(app.style().standardPalette())
         return
     palette = QPalette()
@@ -182,7 +195,7 @@ def run_window(services: Services, self_test: bool = False) -> int:
     setup_logging(services.paths)
     import qasync
 
-    app = create_application()
+    app = create_application(str(services.settings.get("appearance", "system")))
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     closed = loop.create_future()

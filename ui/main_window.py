@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -954,6 +955,9 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _settings_applied(self) -> None:
+        from ui.app import apply_color_scheme
+
+        apply_color_scheme(QApplication.instance(), str(self.settings.get("appearance", "system")))
         parallel = int(self.settings.get("max_parallel", 4))
         self.queue.set_max_parallel(parallel)
         new_root = self.services.library_root()

@@ -111,6 +111,12 @@ class SettingsDialog(QDialog):
         form.addRow(tr("Library folder"), library_row)
         form.addRow(tr("Parallel requests"), self.parallel)
         form.addRow(tr("Wait for an answer"), self.timeout)
+        self.appearance = QComboBox(self)
+        self.appearance.setAccessibleName(tr("Appearance"))
+        for label, value in ((tr("Follow the system"), "system"), (tr("Light"), "light"), (tr("Dark"), "dark")):
+            self.appearance.addItem(label, value)
+        self.appearance.setCurrentIndex(max(0, self.appearance.findData(services.settings.get("appearance"))))
+        form.addRow(tr("Appearance"), self.appearance)
         self.error = QLabel(self)
         self.error.setStyleSheet("color: #c83c3c")
         self.error.setWordWrap(True)
@@ -225,6 +231,7 @@ class SettingsDialog(QDialog):
             custom_auth=self.auth.currentData(),
             max_parallel=self.parallel.value(),
             timeout_s=self.timeout.value(),
+            appearance=self.appearance.currentData(),
             library=library if library and library != str(self.services.paths.default_library()) else None,
         )
         try:
