@@ -544,39 +544,38 @@ class MainWindow(QMainWindow):
                 job.request.model,
                 None,
             )
-            if self._row_matches_filters(job):
-                self.gallery_model.prepend([row])
+            self._add_to_gallery(job, row)
         elif event == "finished":
             self._update_model_filter(job.request.model)
             failed_attempt = not job.images and job.generation_id and job.state in ("blocked", "no_image", "failed")
-            if failed_attempt and self.show_failed.isChecked() and self._row_matches_filters(job):
+            if failed_attempt and self.show_failed.isChecked():
                 status = job.result.status if job.result else "error"
-                self.gallery_model.prepend(
-                    [
-                        (
-                            None,
-                            job.generation_id,
-                            time.time(),
-                            status,
-                            None,
-                            None,
-                            0,
-                            0,
-                            0,
-                            job.request.model,
-                            job.message,
-                        )
-                    ]
+                row = (
+                    None,
+                    job.generation_id,
+                    time.time(),
+                    status,
+                    None,
+                    None,
+                    0,
+                    0,
+                    0,
+                    job.request.model,
+                    job.message,
                 )
+                self._add_to_gallery(job, row)
             if job.state == "failed":
                 self._explain_failure(job)
 
-    def _row_matches_filters(self, job: Job) -> bool:
+    def _add_to_gallery(self, job: Job, row: tuple) -> None:
+        """Shows a new result at the top when the filters surely let it in; asks the index again when only it can
+        tell (a search or the favourites filter)."""
         if self.search.text().strip() or self.favourites_only.isChecked():
-            self.search_timer.start()  # let the index decide
-            return False
+            self.search_timer.start()
+            return
         model = self.model_filter.currentData()
-        return model is None or model == job.request.model
+        if model is None or model == job.request.model:
+            self.gallery_model.prepend([row])
 
     def _explain_failure(self, job: Job) -> None:
         error = job.result.error if job.result else None
