@@ -123,6 +123,24 @@ def test_invalid_base64_not_image_and_bomb_are_dropped_with_reasons():
     assert "could not be used" in parsed.no_image_reason
 
 
+def test_base64_wrapped_url_safe_or_long_decodes_to_the_same_bytes(monkeypatch):
+    import base64
+
+    monkeypatch.setattr(protocol, "B64_SLICE", 16)  # many slices, as a 7 MB image has
+    data = png("slices", 97, 61)
+    text = b64(data)
+    wrapped = "\n".join(text[i : i + 76] for i in range(0, len(text), 76))
+    url_safe = base64.urlsafe_b64encode(data).decode().rstrip("=")
+    for variant in (text, wrapped, url_safe):
+        (image,) = protocol.parse_generate_content(gemini_body(image_part_text(variant))).images
+        assert image.data == data
+    assert protocol.parse_generate_content(gemini_body(image_part_text(text[:-3] + "*=="))).images == []
+
+
+def image_part_text(text: str) -> dict:
+    return {"inlineData": {"mimeType": "image/png", "data": text}}
+
+
 def test_declared_mime_that_lies_is_corrected():
     parsed = protocol.parse_generate_content(gemini_body(image_part(jpeg(), mime="image/png")))
     assert parsed.images[0].mime_type == "image/jpeg" and parsed.images[0].declared_mime_type == "image/png"
