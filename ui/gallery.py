@@ -50,12 +50,16 @@ class ThumbnailLoader:
         for thread in self._threads:
             thread.start()
 
-    def request(self, generation: int, sha: str, path: str, edge: int) -> None:
+    def request(self, generation: int, sha: str, path: str, edge: int) -> list[str]:
+        """Queues one thumbnail; returns the shas of the oldest requests dropped to make room (far off screen)."""
+        dropped: list[tuple] = []
         with self._cv:
             self._queue.append((generation, sha, path, edge))
-            if len(self._queue) > 400:  # far off screen by now
+            if len(self._queue) > 400:
+                dropped = self._queue[:200]
                 del self._queue[:200]
             self._cv.notify()
+        return [d[1] for d in dropped]
 
     def forget(self) -> None:
         with self._cv:
@@ -204,7 +208,8 @@ class GalleryModel(QAbstractListModel):
             if sha not in self._pending:
                 self._pending.add(sha)
                 edge = int(self.edge * self.device_pixel_ratio)
-                self.loader.request(self.generation, sha, str(self.library.root / row[R.PATH]), edge)
+                dropped = self.loader.request(self.generation, sha, str(self.library.root / row[R.PATH]), edge)
+                self._pending.difference_update(dropped)  # asked again when they come back into view
             return None
         if role == ROW_ROLE:
             return row
@@ -385,8 +390,11 @@ class GalleryView(QListView):
         model = self.model()
         if model is None or model.rowCount() == 0:
             return range(0)
-        first = self.indexAt(self.viewport().rect().topLeft() + VISIBLE_INSET)
-        last = self.indexAt(self.viewport().rect().bottomRight() - VISIBLE_INSET)
+        area = self.viewport().rect()
+        first = self.indexAt(area.topLeft() + VISIBLE_INSET)
+        # The bottom-left cell: the bottom-right corner often falls in the strip beside the last column.
+        last_line = self.indexAt(QPoint(area.left() + VISIBLE_INSET.x(), area.bottom() - VISIBLE_INSET.y()))
+        columns = max(1, area.width() // max(1, self.gridSize().width()))
         start = first.row() if first.isValid() else 0
-        end = last.row() if last.isValid() else min(model.rowCount() - 1, start + 200)
-        return range(start, end + 1)
+        end = last_line.row() + columns - 1 if last_line.isValid() else model.rowCount() - 1
+        return range(start, min(end, model.rowCount() - 1) + 1)
