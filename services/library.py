@@ -623,19 +623,28 @@ class Library:
         self._attach_images([entry])
         return entry
 
-    def gallery(self, query: HistoryQuery = HistoryQuery()) -> list[tuple]:
+    def gallery(self, query: HistoryQuery = HistoryQuery(), limit: int | None = None) -> list[tuple]:
         """Every image matching the query, newest first, and (with include_failed) the attempts without one.
 
-        Rows are tuples indexed by GalleryRow. 100,000 rows load in well under a second; call from a worker.
+        Rows are tuples indexed by GalleryRow. The first `limit` rows come in a few ms; all 100,000 take about
+        0.4 s. Call from a worker.
         """
         where, args = self._filters(query)
         image_where = ["NOT i.trashed", *where]
         if query.favourites_only:
             image_where.append("i.favourite")
+        if query.favourites_only:  # few rows: straight from the partial index of favourites
+            source, created = "images i JOIN generations g ON g.id = i.generation_id", "i.created_at"
+        else:
+            # Walking generations newest first lets a LIMIT stop early, even under a search matching a quarter of
+            # 100,000 prompts (150 ms to 18 ms for the first 1,500 rows). An image's created_at is its generation's.
+            source, created = (
+                "generations g INDEXED BY generations_created JOIN images i ON i.generation_id = g.id",
+                "g.created_at",
+            )
         sql = (
-            "SELECT i.id, i.generation_id, i.created_at, g.status, i.sha256, i.path, i.width, i.height, i.favourite,"
-            " g.model, g.reason FROM images i JOIN generations g ON g.id = i.generation_id"
-            " WHERE " + " AND ".join(image_where)
+            f"SELECT i.id, i.generation_id, {created}, g.status, i.sha256, i.path, i.width, i.height, i.favourite,"
+            f" g.model, g.reason FROM {source} WHERE " + " AND ".join(image_where)
         )
         all_args = list(args)
         if query.include_failed and not query.favourites_only:
@@ -651,6 +660,9 @@ class Library:
             )
             all_args += args
         sql += " ORDER BY 3 DESC, 1 DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            all_args.append(limit)
         return self._conn().execute(sql, all_args).fetchall()
 
     def models_used(self) -> list[str]:

@@ -187,12 +187,19 @@ def test_history_survives_restart(qtbot, qloop, services):
         close_window(qtbot, again)
 
 
-def test_gallery_model_passes_qt_model_tester(qtbot, window):
+def test_gallery_model_passes_qt_model_tester(qtbot, window, monkeypatch):
+    import ui.gallery
+
     generate(qtbot, window, "one", count=2)
     generate(qtbot, window, "two #noimage")
     tester = QAbstractItemModelTester(window.gallery_model, QAbstractItemModelTester.FailureReportingMode.Fatal)
+    monkeypatch.setattr(ui.gallery, "FIRST_ROWS", 2)  # the first rows, then the rest appended
+    inserted = []
+    window.gallery_model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    window.gallery.setCurrentIndex(window.gallery_model.index(1))
     window.reload_gallery()
     qtbot.waitUntil(lambda: not window.tasks.pending(), timeout=5000)
+    assert inserted == [(2, 2)] and window.gallery.currentIndex().row() == 1
     generate(qtbot, window, "three")
     window.gallery_model.remove_keys({window.gallery_model.rows[0][R.IMAGE_ID]})
     assert tester is not None and window.gallery_model.rowCount() == 3

@@ -42,7 +42,7 @@ from services.library import GalleryRow, HistoryEntry, HistoryQuery, Library
 from services.types import GenerationRequest
 from ui.common import TaskSlots, money, tr, when
 from ui.editor import ModelSelector, PromptEditor, ReferenceStrip, labelled
-from ui.gallery import GalleryListing, GalleryModel, GalleryView, key_of
+from ui.gallery import GalleryModel, GalleryView, key_of, load_gallery
 from ui.jobs_panel import JobsPanel
 from ui.settings_dialog import SettingsDialog
 from ui.viewer import ImageView, load_full_image
@@ -658,19 +658,18 @@ class MainWindow(QMainWindow):
         query = self.history_query()
 
         async def load():
-            def work():
-                return GalleryListing.of(self.library.gallery(query)), self.library.models_used()
-
-            listing, models = await asyncio.to_thread(work)
             selected = self.current_row and key_of(self.current_row)
-            self.gallery_model.set_rows(listing)
-            for model in models:
+            async for complete in load_gallery(self.gallery_model, self.library, query):
+                current = self.gallery.currentIndex()
+                if current.isValid() and key_of(self.gallery_model.rows[current.row()]) == selected:
+                    continue  # kept through the append
+                row = self.gallery_model.row_of(selected) if selected is not None else None
+                if row is None and (complete or selected is None) and self.gallery_model.rowCount():
+                    row = 0  # show the newest image rather than an empty viewer
+                if row is not None:
+                    self.gallery.setCurrentIndex(self.gallery_model.index(row))
+            for model in await asyncio.to_thread(self.library.models_used):
                 self._update_model_filter(model)
-            row = self.gallery_model.row_of(selected) if selected is not None else None
-            if row is None and self.gallery_model.rowCount():
-                row = 0  # show the newest image rather than an empty viewer
-            if row is not None:
-                self.gallery.setCurrentIndex(self.gallery_model.index(row))
 
         return self.tasks.run("gallery", load())
 

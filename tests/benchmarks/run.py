@@ -162,31 +162,32 @@ def measure_startup(library: Path, runs: int) -> dict:
 
 
 def measure_gallery(library_root: Path, jumps: int, queries: int, scroll_positions: int) -> dict:
+    """The window's own gallery (model, view, loader and load_gallery) offscreen, on a plain asyncio loop pumped
+    together with Qt's events."""
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWidgets import QApplication
 
     from services.library import HistoryQuery, Library
-    from ui.gallery import GalleryListing, GalleryModel, GalleryView
+    from ui.gallery import GalleryModel, GalleryView, load_gallery
 
     _app = QApplication.instance() or QApplication([])
     asyncio.set_event_loop(asyncio.new_event_loop())
-    library = Library(library_root).open()
+    loop = asyncio.get_event_loop()
     view = GalleryView()
     view.resize(900, 760)
-    model = GalleryModel(library)
-    view.setModel(model)
-    view.set_edge(192)
     view.show()
-    loop = asyncio.get_event_loop()
+
+    def pump(awaitable=None):
+        result = loop.run_until_complete(awaitable or asyncio.sleep(0))  # delivers thumbnails (call_soon_threadsafe)
+        QCoreApplication.processEvents()
+        return result
 
     def pump_until(predicate, timeout=10.0):
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
-            loop.run_until_complete(asyncio.sleep(0))  # delivers finished thumbnails (call_soon_threadsafe)
-            QCoreApplication.processEvents()
+            pump(asyncio.sleep(0.001))
             if predicate():
                 return True
-            time.sleep(0.001)
         return False
 
     def visible_painted():
@@ -195,12 +196,17 @@ def measure_gallery(library_root: Path, jumps: int, queries: int, scroll_positio
             model.index(r).data(Qt.ItemDataRole.DecorationRole) is not None for r in rows if r < model.rowCount()
         )
 
-    # warm the thumbnail files (made at save time; this also checks they exist) and the process
     started = time.perf_counter()
-    listing = GalleryListing.of(library.gallery(HistoryQuery()))
-    model.set_rows(listing)
+    library = Library(library_root).open()
+    model = GalleryModel(library)
+    view.setModel(model)
+    view.set_edge(192)
+    steps = load_gallery(model, library, HistoryQuery())
+    pump(anext(steps))  # the first screens are in the model
     pump_until(visible_painted)
     open_ms = (time.perf_counter() - started) * 1000
+    while not pump(anext(steps, True)):  # the rest of the rows
+        pass
     rng = random.Random(3)
     jump_times = []
     for _ in range(jumps):
@@ -215,12 +221,15 @@ def measure_gallery(library_root: Path, jumps: int, queries: int, scroll_positio
         words = rng.sample(WORDS, 1 + i % 3)
         text = " ".join(words[:-1] + [words[-1][: max(2, len(words[-1]) - i % 3)]])  # the last word as typed
         started = time.perf_counter()
-        listing = GalleryListing.of(library.gallery(HistoryQuery(search=text)))
-        model.set_rows(listing)
-        QCoreApplication.processEvents()
+        steps = load_gallery(model, library, HistoryQuery(search=text))
+        pump(anext(steps))  # the grid shows the first screens of results
         view.viewport().repaint()
         search_times.append((time.perf_counter() - started) * 1000)
-    model.set_rows(GalleryListing.of(library.gallery(HistoryQuery())))
+        while not pump(anext(steps, True)):
+            pass
+    steps = load_gallery(model, library, HistoryQuery())
+    while not pump(anext(steps, True)):
+        pass
     total = model.rowCount()
     for k in range(scroll_positions):
         view.scrollTo(model.index(int(k * (total - 1) / max(1, scroll_positions - 1))), view.ScrollHint.PositionAtTop)
