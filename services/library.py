@@ -654,9 +654,10 @@ class Library:
                 "NOT EXISTS (SELECT 1 FROM images i WHERE i.generation_id = g.id)",
                 *where,
             ]
+            # INDEXED BY: walk the few unfinished jobs, not a broad search's matches (19 ms under "fox").
             sql += (
                 " UNION ALL SELECT NULL, g.id, g.created_at, g.status, NULL, NULL, 0, 0, 0, g.model, g.reason"
-                " FROM generations g WHERE " + " AND ".join(failed_where)
+                " FROM generations g INDEXED BY generations_unfinished WHERE " + " AND ".join(failed_where)
             )
             all_args += args
         sql += " ORDER BY 3 DESC, 1 DESC"
