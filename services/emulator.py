@@ -68,14 +68,29 @@ def pixel_size(aspect_ratio: str | None, size: str | None) -> tuple[int, int]:
     return int(w * scale), int(h * scale)
 
 
+_painter_prepared = threading.Lock()
+_painter_ready = False
+
+
 class Painter:
-    """Deterministic pictures from a prompt: a sky of two colours and a few soft shapes, all chosen by its hash."""
+    """Deterministic pictures from a prompt: a sky of two colours and a few soft shapes, all chosen by its hash.
+
+    Made on the main thread, it paints one tiny picture of each kind first: QPainter, gradients and colours used
+    for the first time from two server threads at once crash PySide6 (see imaging.prepare_qt).
+    """
 
     def __init__(self, texture: bool = False, cache_size: int = 16):
+        global _painter_ready
         self.texture = texture
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        prepare_qt()
+        with _painter_prepared:
+            if not _painter_ready:
+                for fmt, texture in (("PNG", False), ("PNG", True), ("JPEG", False), ("WEBP", False)):
+                    self._render("prepare", 16, 16, 0, fmt, texture)
+                _painter_ready = True
 
     def png(self, prompt: str, width: int, height: int, variant: int = 0, fmt: str = "PNG") -> bytes:
         key = (prompt, width, height, variant, fmt)
@@ -91,7 +106,9 @@ class Painter:
                 self._cache.popitem(last=False)
         return data
 
-    def _render(self, prompt: str, width: int, height: int, variant: int, fmt: str) -> bytes:
+    def _render(
+        self, prompt: str, width: int, height: int, variant: int, fmt: str, texture: bool | None = None
+    ) -> bytes:
         from PySide6.QtCore import QPointF, QRectF, Qt
         from PySide6.QtGui import QBrush, QColor, QImage, QLinearGradient, QPainter, QPen, QRadialGradient
 
@@ -126,7 +143,7 @@ class Painter:
         for _ in range(rng.randint(2, 5)):
             y = rng.uniform(horizon, height)
             painter.drawLine(QPointF(0, y), QPointF(width, y + rng.uniform(-0.1, 0.1) * height))
-        if self.texture:
+        if self.texture if texture is None else texture:
             # Grain makes the PNG as big as a real photo-like one (a few MB at 2K), for honest benchmarks.
             grain = QImage(os.urandom(width * height), width, height, width, QImage.Format.Format_Grayscale8)
             painter.setOpacity(0.12)

@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from services import protocol
 from services.catalog import Catalog, ModelInfo
@@ -20,6 +19,10 @@ from services.endpoints import Endpoint
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
 from services.imaging import SUPPORTED_REFERENCE_TYPES, sniff_mime
 from services.library import Library
+
+if TYPE_CHECKING:
+    import httpx
+
 from services.types import GenerationRequest, GenerationResult, ParsedResponse, ReferenceImage, SavedImage, Usage
 
 log = logging.getLogger(__name__)

@@ -45,14 +45,14 @@ def prepare_qt() -> None:
             return
         import tempfile
 
-        from services.emulator import Painter
+        from PySide6.QtGui import QColor, QImage
 
-        painter = Painter(texture=True, cache_size=0)
+        image = QImage(16, 16, QImage.Format.Format_ARGB32)
+        image.fill(QColor(40, 90, 160, 200))
         with tempfile.TemporaryDirectory() as folder:
             for fmt in ("PNG", "JPEG", "WEBP"):  # loads each format plugin, for reading and writing
                 source = os.path.join(folder, f"prepare.{fmt.lower()}")
-                with open(source, "wb") as f:
-                    f.write(painter._render("prepare", 16, 16, 0, fmt))
+                image.save(source, fmt)
                 _thumbnail(source, os.path.join(folder, "thumb.jpg"), 8)
         _prepared = True
 

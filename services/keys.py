@@ -44,13 +44,16 @@ class KeyStore:
         except Exception:  # any import or backend failure means: no keychain here
             return False
 
-    def get(self, endpoint_name: str) -> tuple[str | None, str | None]:
-        """(key, source). The environment first: it is what a script or a shell session asked for now."""
+    def get(self, endpoint_name: str, *, keychain: bool = True) -> tuple[str | None, str | None]:
+        """(key, source). The environment first: it is what a script or a shell session asked for now.
+
+        keychain=False skips the system keychain (importing keyring and asking it costs 50 ms or more).
+        """
         for var in ENV_VARS:
             value = os.environ.get(var, "").strip()
             if value:
                 return value, f"environment:{var}"
-        if self.keychain_available():
+        if keychain and self.keychain_available():
             try:
                 import keyring
 

@@ -10,7 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QEvent, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -93,6 +93,8 @@ class Banner(QFrame):
 class MainWindow(QMainWindow):
     def __init__(self, services: Services, library: Library):
         super().__init__()
+        self._painted = False  # event() runs from here on
+        self._endpoint_ready = False
         self.services = services
         self.library = library
         self.settings = services.settings
@@ -103,7 +105,7 @@ class MainWindow(QMainWindow):
         self.queue = JobQueue(self.service, self._connection, max_parallel=int(self.settings.get("max_parallel", 4)))
         self.queue.subscribe(self._on_job)
         self.catalog = services.catalog
-        self.endpoint = services.endpoint()
+        self.endpoint = services.endpoint(cheap=True)  # made usable after the first paint
         self.undo_stack: list[list[int]] = []
         self.current_entry: HistoryEntry | None = None
         self.current_row: tuple | None = None
@@ -112,12 +114,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menus()
         self._restore_state()
-        self._apply_endpoint(first_run=self.settings.get("endpoint") is None)
-        if library.read_only_reason:
-            self.banner.show_message(
-                library.read_only_reason + " " + tr("You can browse and search; new images cannot be saved."),
-                "warning",
-            )
+        self._apply_endpoint(before_first_paint=True)
         self.reload_gallery()
 
     # --- building ----------------------------------------------------------------------------------------------
@@ -379,11 +376,26 @@ class MainWindow(QMainWindow):
     # --- endpoint, models, cost --------------------------------------------------------------------------------
 
     def _connection(self):
+        if not self._endpoint_ready:  # a job before the first paint (a script driving the window)
+            self._apply_endpoint()
         return self.endpoint, self.services.key_for(self.endpoint), float(self.settings.get("timeout_s", 120))
 
-    def _apply_endpoint(self, first_run: bool = False) -> None:
-        self.endpoint = self.services.endpoint()
-        key = self.services.key_for(self.endpoint)
+    def event(self, event) -> bool:
+        if not self._painted and event.type() == QEvent.Type.Paint:
+            self._painted = True
+            QTimer.singleShot(0, self._after_first_paint)
+        return super().event(event)
+
+    def _after_first_paint(self) -> None:
+        """What the window need not wait for to show itself: the keychain, and the models the endpoint serves."""
+        self._apply_endpoint()
+
+    def _apply_endpoint(self, before_first_paint: bool = False) -> None:
+        """Shows the endpoint, warns about a missing key, and asks which models it serves. Before the first paint,
+        only what needs no keychain and no network."""
+        self.endpoint = self.services.endpoint(cheap=before_first_paint)
+        self._endpoint_ready = not before_first_paint
+        key = None if before_first_paint else self.services.key_for(self.endpoint)
         label = (
             self.endpoint.label
             if self.endpoint.name != "custom"
@@ -400,6 +412,8 @@ class MainWindow(QMainWindow):
                 tr("Add a key…"),
                 self.open_settings,
             )
+        elif before_first_paint:
+            pass
         elif not key:
             self.banner.show_message(
                 tr("No API key for {0}. Add one to generate.").format(self.endpoint.label),
@@ -409,9 +423,14 @@ class MainWindow(QMainWindow):
             )
         else:
             self.banner.hide()
+        if self.library.read_only_reason:  # says more than any endpoint message
+            self.banner.show_message(
+                self.library.read_only_reason + " " + tr("You can browse and search; new images cannot be saved."),
+                "warning",
+            )
         self.catalog = self.services.catalog
         self._fill_models()
-        if self.endpoint.name == "demo" or key:
+        if not before_first_paint and (self.endpoint.name == "demo" or key):
             self.tasks.run("discovery", self._discover(key))
 
     async def _discover(self, key):
