@@ -7,8 +7,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from services.app import Services, setup_logging
+    from services.app import Services, setup_logging, tune_memory
 
+    tune_memory()
     services = Services.create()
     commands = {"generate", "history", "models", "key", "rebuild"}
     if argv and argv[0] in commands or any(a in ("-h", "--help") for a in argv[:1]):

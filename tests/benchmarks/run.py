@@ -410,6 +410,9 @@ def in_fresh_process(function: str, call_args: list) -> dict:
 
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--measure":
+        from services.app import tune_memory
+
+        tune_memory()  # as main.py does: each measure runs in a process set up like the app's
         function, call_args = sys.argv[2], json.loads(sys.argv[3])
         if function in ("measure_startup", "measure_gallery"):
             call_args[0] = Path(call_args[0])
@@ -429,14 +432,21 @@ def main() -> int:
     library = build_library(workdir / f"library-{images}", images)
     figures: dict = {"images": images, "quick": args.quick, "library_build_s": round(time.perf_counter() - started, 1)}
     log("start-up…")
-    figures.update(measure_startup(library, 3 if args.quick else 5))
+    figures.update(in_fresh_process("measure_startup", [str(library), 3 if args.quick else 5]))
     log("ingest…")
-    figures.update(measure_ingest(3 if args.quick else 8))
+    figures.update(in_fresh_process("measure_ingest", [3 if args.quick else 8]))
     log("network: parallel requests, UI stalls, memory growth…")
-    figures.update(measure_network(0.5 if args.quick else 2.0, 8 if args.quick else 100, 8 if args.quick else 100))
+    figures.update(
+        in_fresh_process(
+            "measure_network", [0.5 if args.quick else 2.0, 8 if args.quick else 100, 8 if args.quick else 100]
+        )
+    )
     log("gallery and search…")
     figures.update(
-        measure_gallery(library, 10 if args.quick else 50, 10 if args.quick else 50, 20 if args.quick else 400)
+        in_fresh_process(
+            "measure_gallery",
+            [str(library), 10 if args.quick else 50, 10 if args.quick else 50, 20 if args.quick else 400],
+        )
     )
     figures = {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
     if args.json:
