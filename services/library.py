@@ -343,7 +343,7 @@ class Library:
             if path.suffix.lower() not in IMAGE_SUFFIXES or rel in known:
                 continue
             found = _read_image_file(path)
-            if found is None or found.record.get("generation_id") != generation_id:
+            if found is None or (found.record or {}).get("generation_id") != generation_id:
                 continue
             self._write(
                 "INSERT OR IGNORE INTO images(generation_id, idx, path, width, height, mime_type, sha256,"
@@ -379,19 +379,22 @@ class Library:
         text = str(exc).lower()
         if "full" in text or ("i/o" in text and self._disk_nearly_full()):
             return LibraryError(self._full_message(), kind="full")
-        cannot_write = "unable to open" in text or "i/o" in text
-        if "readonly" in text or (cannot_write and not os.access(self.meta_dir, os.W_OK)) or self._on_read_only_fs():
+        if "readonly" in text:
+            return LibraryError(self._read_only_message(), kind="read_only")
+        if "not a database" in text or "malformed" in text or "corrupt" in text or "no such table" in text:
+            return LibraryError(
+                f"The library index {self.db_path} cannot be read ({exc}). Rebuild it from the image files "
+                "(python main.py rebuild, or File > Rebuild index from image files).",
+                kind="corrupt",
+            )
+        if ("unable to open" in text or "i/o" in text) and (
+            not os.access(self.meta_dir, os.W_OK) or self._on_read_only_fs()
+        ):
             return LibraryError(self._read_only_message(), kind="read_only")
         if "locked" in text or "busy" in text:
             return LibraryError(
                 "The library index is busy in another program (another Atelier window or command?). Retry in a moment.",
                 kind="busy",
-            )
-        if "not a database" in text or "malformed" in text or "corrupt" in text or "no such table" in text:
-            return LibraryError(
-                f"The library index {self.db_path} cannot be read ({exc}). Rebuild it from the image files "
-                "(python main.py rebuild, or Library > Rebuild index).",
-                kind="corrupt",
             )
         return LibraryError(f"The library index {self.db_path} could not be used ({exc}).")
 
