@@ -98,7 +98,6 @@ class Painter:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        prepare_qt()
         data = self._render(prompt, width, height, variant, fmt)
         with self._lock:
             self._cache[key] = data
@@ -174,7 +173,6 @@ class Emulator:
         page_size: int = 50,
         image_format: str = "PNG",
     ):
-        prepare_qt()
         self.latency = latency
         self.require_key = require_key
         catalog = Catalog.load()

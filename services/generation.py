@@ -19,11 +19,10 @@ from services.endpoints import Endpoint
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
 from services.imaging import SUPPORTED_REFERENCE_TYPES, sniff_mime
 from services.library import Library
+from services.types import GenerationRequest, GenerationResult, ParsedResponse, ReferenceImage, SavedImage, Usage
 
 if TYPE_CHECKING:
     import httpx
-
-from services.types import GenerationRequest, GenerationResult, ParsedResponse, ReferenceImage, SavedImage, Usage
 
 log = logging.getLogger(__name__)
 

@@ -125,10 +125,7 @@ class GalleryModel(QAbstractListModel):
     def set_rows(self, listing: GalleryListing) -> None:
         self.beginResetModel()
         self.generation += 1
-        self.rows = listing.rows
-        self.day_starts = listing.day_starts
-        self._key_pos = listing.key_pos
-        self._sha_pos = listing.sha_pos
+        self._take(listing)
         self._pending.clear()
         self.loader.forget()
         self.endResetModel()
@@ -146,13 +143,16 @@ class GalleryModel(QAbstractListModel):
             return
         if len(listing.rows) > n:
             self.beginInsertRows(QModelIndex(), n, len(listing.rows) - 1)
+        self._take(listing)
+        if len(listing.rows) > n:
+            self.endInsertRows()
+        self.countChanged.emit(len(self.rows))
+
+    def _take(self, listing: GalleryListing) -> None:
         self.rows = listing.rows
         self.day_starts = listing.day_starts
         self._key_pos = listing.key_pos
         self._sha_pos = listing.sha_pos
-        if len(listing.rows) > n:
-            self.endInsertRows()
-        self.countChanged.emit(len(self.rows))
 
     def _row_at(self, position_from_end: int) -> int:
         return len(self.rows) - 1 - position_from_end
