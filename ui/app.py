@@ -148,7 +148,14 @@ async def open_library_or_explain(services: Services):
     if problem.kind != "corrupt":
         await ask(None, QMessageBox.Icon.Critical, title, str(problem), [tr("Quit")])
         return None
-    text = str(problem) + "\n\n" + tr("Atelier can rebuild the index from the image files. No image is lost.")
+    # The error's own advice names the command line; in the window the question is the advice.
+    text = (
+        tr("Atelier cannot read the index of your library ({0}), so it cannot show your images yet.").format(
+            services.library_root()
+        )
+        + "\n\n"
+        + tr("Rebuild the index from the image files? No image is lost.")
+    )
     if await ask(None, QMessageBox.Icon.Warning, title, text, [tr("Rebuild index"), tr("Quit")]) != tr("Rebuild index"):
         return None
     library = Library(services.library_root())
