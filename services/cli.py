@@ -17,7 +17,7 @@ from datetime import datetime
 from services.app import Services
 from services.catalog import ModelInfo
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
-from services.generation import GenerationService, load_reference
+from services.generation import GenerationService, load_reference, validate
 from services.library import HistoryQuery
 from services.types import GenerationRequest, GenerationResult
 
@@ -175,9 +175,10 @@ def cmd_generate(args, services: Services) -> int:
         person_generation=args.person_generation,
         protocol=args.protocol,
     )
+    model = services.catalog.resolve(request.model, request.protocol)
+    validate(request, model)  # refused input says so before a library is opened or "Generating…" is printed
     library = services.open_library(args.library)
     service = GenerationService(services.catalog, library, max_parallel=int(services.settings.get("max_parallel", 4)))
-    model = service.model_for(request)
     if not args.json:
         _describe_start(request, model, endpoint.label)
 
