@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 
 GEMINI_ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+# The model a new user starts on, and the one that replaces a model that takes no reference images.
+DEFAULT_MODEL = "gemini-3.1-flash-image"
 IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 
 

@@ -15,15 +15,15 @@ import sys
 from datetime import datetime
 
 from services.app import Services
-from services.catalog import ModelInfo
+from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
+from services.events import GenerationEvent, ImageSaved, Retrying
 from services.generation import GenerationService, load_reference, validate
 from services.library import HistoryQuery
 from services.types import GenerationRequest, GenerationResult
 
 EXIT_OK, EXIT_INPUT, EXIT_NO_IMAGE, EXIT_REFUSED, EXIT_NETWORK, EXIT_DISK, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 6, 130
 EXIT_BUG = 1
-DEFAULT_MODEL = "gemini-3.1-flash-image"
 log = logging.getLogger(__name__)
 
 
@@ -182,16 +182,14 @@ def cmd_generate(args, services: Services) -> int:
     if not args.json:
         _describe_start(request, model, endpoint.label)
 
-    def on_event(kind: str, payload) -> None:
+    def on_event(event: GenerationEvent) -> None:
         if args.json:
             return
-        if kind == "image":
-            print(
-                f"  saved {payload.index + 1}/{request.count}  {payload.width}x{payload.height}  {payload.path}",
-                flush=True,
-            )
-        elif kind == "retrying":
-            print(f"  retrying in {payload['delay']:.0f} s: {payload['message']}", flush=True)
+        if isinstance(event, ImageSaved):
+            image = event.image
+            print(f"  saved {image.index + 1}/{request.count}  {image.width}x{image.height}  {image.path}", flush=True)
+        elif isinstance(event, Retrying):
+            print(f"  retrying in {event.delay:.0f} s: {event.message}", flush=True)
 
     timeout = args.timeout or float(services.settings.get("timeout_s", 120))
     try:

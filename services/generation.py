@@ -17,6 +17,7 @@ from services.catalog import Catalog, ModelInfo
 from services.client import GeminiClient, RetryPolicy
 from services.endpoints import Endpoint
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
+from services.events import Finished, GenerationEvent, ImageSaved, Retrying, Started
 from services.imaging import SUPPORTED_REFERENCE_TYPES, sniff_mime
 from services.library import Library
 from services.types import GenerationRequest, GenerationResult, ParsedResponse, ReferenceImage, SavedImage, Usage
@@ -31,7 +32,7 @@ MAX_REFERENCE_BYTES = (MAX_INLINE_REQUEST_BYTES * 3) // 4 - 64 * 1024  # base64 
 MAX_PROMPT_CHARS = 50_000
 PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-EventCallback = Callable[[str, object], None]
+EventCallback = Callable[[GenerationEvent], None]
 
 
 def estimate_tokens(prompt: str) -> int:
@@ -177,7 +178,7 @@ class GenerationService:
         on_event: EventCallback | None = None,
     ) -> GenerationResult:
         """Validates (InputError before anything is sent or recorded), then always returns a recorded result."""
-        emit = on_event or (lambda kind, payload: None)
+        emit = on_event or (lambda event: None)
         model = self.model_for(request)
         request = validate(request, model)
         if endpoint.needs_key and not key:
@@ -190,7 +191,7 @@ class GenerationService:
         gid = await asyncio.to_thread(
             self.library.begin, request, endpoint=endpoint.label, protocol=model.protocol, created_at=created
         )
-        emit("started", gid)
+        emit(Started(gid))
         client = GeminiClient(endpoint, key, http=self.http, timeout=timeout, retry=self.retry)
         saved: list[SavedImage] = []
         collected = _Collected([], [])
@@ -207,14 +208,14 @@ class GenerationService:
             await client.aclose()
         result = self._combine(gid, request, model, endpoint, saved, collected, notes)
         await asyncio.to_thread(self._finish, result)
-        emit("finished", result)
+        emit(Finished(result))
         return result
 
     async def _run_calls(self, client, request, model, gid, endpoint, created, saved, collected, notes, emit):
         next_index = iter(range(10**6))
 
         def on_retry(attempt: int, delay: float, error: Exception) -> None:
-            emit("retrying", {"attempt": attempt, "delay": delay, "message": str(error)})
+            emit(Retrying(attempt, delay, str(error)))
 
         async def one_call(sample_count: int) -> None:
             async with self._slots:
@@ -246,7 +247,7 @@ class GenerationService:
                     collected.errors.append(error)
                     return
                 saved.append(item)
-                emit("image", item)
+                emit(ImageSaved(item))
 
         if model.protocol == "predict":
             counts = []

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from services.endpoints import Endpoint
 from services.errors import InputError
+from services.events import GenerationEvent, ImageSaved, Retrying, Started
 from services.generation import GenerationService, validate
 from services.types import GenerationRequest, GenerationResult, SavedImage
 
@@ -120,16 +121,16 @@ class JobQueue:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self, job: Job) -> None:
-        def on_event(kind: str, payload) -> None:
-            if kind == "started":
-                job.generation_id = payload
-            elif kind == "image":
-                job.images.append(payload)
-                self._emit(job, "image", payload)
-            elif kind == "retrying":
+        def on_event(event: GenerationEvent) -> None:
+            if isinstance(event, Started):
+                job.generation_id = event.generation_id
+            elif isinstance(event, ImageSaved):
+                job.images.append(event.image)
+                self._emit(job, "image", event.image)
+            elif isinstance(event, Retrying):
                 job.state = "retrying"
-                job.retry_at = time.monotonic() + payload["delay"]
-                job.message = payload["message"]
+                job.retry_at = time.monotonic() + event.delay
+                job.message = event.message
                 self._emit(job, "changed")
 
         try:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import platformdirs
 
+from services.catalog import DEFAULT_MODEL
+
 APP_NAME = "Atelier"
 
 
@@ -80,7 +82,7 @@ DEFAULTS: dict = {
     "custom_url": "",
     "custom_auth": "query",
     "library": None,
-    "model": "gemini-3.1-flash-image",
+    "model": DEFAULT_MODEL,
     "count": 1,
     "aspect_ratio": "1:1",
     "size": "1K",

@@ -9,6 +9,7 @@ import pytest
 from services.catalog import Catalog
 from services.emulator import Fault, google_error
 from services.errors import InputError
+from services.events import Finished, ImageSaved, Retrying
 from services.generation import load_reference, validate
 from services.types import GenerationRequest, ReferenceImage
 from tests.conftest import run
@@ -25,7 +26,7 @@ def generate(library, server, request, endpoint=None, key=None, **kw):
             request,
             endpoint=endpoint or demo_endpoint(server),
             key=key,
-            on_event=lambda k, p: events.append((k, p)),
+            on_event=events.append,
             **kw,
         )
     )
@@ -45,7 +46,7 @@ def test_gemini_n_images_are_n_parallel_requests(library, emulator):
         data = Path(image.path).read_bytes()
         assert (image.width, image.height) == (2816, 1536)
         assert hashlib.sha256(data).hexdigest() == image.sha256
-    assert [k for k, _ in events].count("image") == 3 and events[-1][0] == "finished"
+    assert [type(e) for e in events].count(ImageSaved) == 3 and isinstance(events[-1], Finished)
     assert len({i.sha256 for i in result.images}) == 3  # variations, not copies
 
 
@@ -140,7 +141,7 @@ def test_retrying_event_and_attempts(library, emulator):
     emulator.script(Fault(status=503, body=google_error(503, "UNAVAILABLE", "overloaded")))
     result, events = generate(library, emulator, GenerationRequest("x", "gemini-3.1-flash-image"))
     assert result.status == "ok" and result.attempts == 2
-    assert any(k == "retrying" for k, _ in events)
+    assert any(isinstance(e, Retrying) for e in events)
 
 
 def test_cost_from_usage_on_a_paid_endpoint(library, emulator):

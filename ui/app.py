@@ -11,6 +11,7 @@ import time
 from importlib import resources
 
 from services.app import Services, setup_logging
+from services.catalog import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ async def run_self_test(window) -> int:
     started = time.monotonic()
     problems = []
     window.prompt.setPlainText("self-test: a lighthouse at dusk")
-    window.model_selector.select("gemini-3.1-flash-image")
+    window.model_selector.select(DEFAULT_MODEL)
     window.count.setValue(1)
     job = window.generate()
     if job is None:

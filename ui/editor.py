@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.catalog import ModelInfo
+from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.types import ReferenceImage
 from ui.common import money, tr
 
@@ -120,7 +120,7 @@ class ModelSelector(QComboBox):
             for info in members:
                 model.appendRow(self._item(info))
         self.blockSignals(False)
-        self.select(keep or "gemini-3.1-flash-image")
+        self.select(keep or DEFAULT_MODEL)
 
     def _item(self, info: ModelInfo) -> QStandardItem:
         price = info.price_per_image(info.default_size)

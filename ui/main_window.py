@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from services import endpoints
 from services.app import Services
-from services.catalog import ModelInfo
+from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import InputError
 from services.generation import GenerationService, load_reference
 from services.jobs import Job, JobQueue
@@ -834,7 +834,7 @@ class MainWindow(QMainWindow):
         paths = [str(self.library.root / r[R.PATH]) for r in self.selected_rows() if r[R.PATH]]
         info = self.model_selector.current()
         if info is not None and info.max_reference_images == 0:
-            replacement = "gemini-3.1-flash-image"
+            replacement = DEFAULT_MODEL
             self.model_selector.select(replacement)
             self.statusBar().showMessage(tr("Switched to {0}, which takes reference images.").format(replacement), 5000)
         self.add_reference_files(paths)
