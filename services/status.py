@@ -80,6 +80,8 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
     DISK_FULL = "disk_full"
     READ_ONLY = "read_only"
-    LIBRARY = "library"  # the index is busy, corrupt or otherwise unusable
+    LIBRARY = "library"  # the library cannot be used for another reason
+    INDEX_CORRUPT = "index_corrupt"  # the index cannot be read: rebuild it from the files
+    INDEX_BUSY = "index_busy"  # another process holds the index too long
     BUDGET = "budget"  # a spending cap would be crossed
     BUG = "bug"  # an exception nobody expected; the traceback is in the log
