@@ -329,18 +329,22 @@ def _texts_along(nodes: dict[str, dict], start, budget: list[int]) -> list[str]:
     stack = [start]
     seen: set[str] = set()
     while stack and budget[0] > 0:
-        node_id = _link(nodes, stack.pop())
+        link = stack.pop()
+        node_id = _link(nodes, link)
         if node_id is None or node_id in seen:
             continue
         seen.add(node_id)
         budget[0] -= 1
         inputs = nodes[node_id]["inputs"]
+        skip = set(_NOT_CONDITIONING)
+        if "positive" in inputs and "negative" in inputs:  # a node passing both on: output 0 is positive, 1 negative
+            skip.add("negative" if link[1] == 0 else "positive")
         follow = []
         for key, value in inputs.items():
             if key in _TEXT_INPUTS and isinstance(value, str):
                 if value.strip() and value not in found:
                     found.append(value)
-            elif key not in _NOT_CONDITIONING and _link(nodes, value):
+            elif key not in skip and _link(nodes, value):
                 follow.append(value)
         stack.extend(reversed(follow))
     return found
