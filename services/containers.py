@@ -66,7 +66,7 @@ def png_crc_ok(data: bytes, chunk: Chunk) -> bool:
     return zlib.crc32(memoryview(data)[chunk.start - 4 : chunk.end]) == declared
 
 
-def inflate(compressed: bytes, limit: int = MAX_TEXT_BYTES) -> bytes | None:
+def inflate(compressed: bytes | memoryview, limit: int = MAX_TEXT_BYTES) -> bytes | None:
     """A whole zlib stream decompressed, or None when it is damaged, cut short or would exceed `limit` bytes."""
     inflater = zlib.decompressobj()
     try:
@@ -85,6 +85,7 @@ def png_texts(data: bytes, problems: list[str] | None = None) -> list[tuple[str,
     """
     texts: list[tuple[str, str]] = []
     budget = MAX_TOTAL_TEXT_BYTES
+    view = memoryview(data)
     for chunk in png_chunks(data, problems):
         if chunk.kind not in (b"tEXt", b"zTXt", b"iTXt"):
             continue
@@ -92,7 +93,7 @@ def png_texts(data: bytes, problems: list[str] | None = None) -> list[tuple[str,
         if not png_crc_ok(data, chunk):
             note(problems, f"PNG {name} chunk with a wrong CRC")
             continue
-        parsed = _png_text(chunk.kind, data[chunk.start : chunk.end], min(MAX_TEXT_BYTES, budget))
+        parsed = _png_text(chunk.kind, view[chunk.start : chunk.end], min(MAX_TEXT_BYTES, budget))
         if parsed is None:
             note(problems, f"unreadable PNG {name} chunk")
             continue
@@ -101,13 +102,15 @@ def png_texts(data: bytes, problems: list[str] | None = None) -> list[tuple[str,
     return texts
 
 
-def _png_text(kind: bytes, body: bytes, limit: int) -> tuple[str, str] | None:
-    keyword, sep, rest = body.partition(b"\0")
-    if not sep or not 1 <= len(keyword) <= 79:
+def _png_text(kind: bytes, body: memoryview, limit: int) -> tuple[str, str] | None:
+    """One text chunk's keyword and text; the body is a view, so a large compressed text is never copied."""
+    end = bytes(body[:80]).find(b"\0")
+    if not 1 <= end <= 79:
         return None
-    key = keyword.decode("latin-1")
+    key = bytes(body[:end]).decode("latin-1")
+    rest = body[end + 1 :]
     if kind == b"tEXt":
-        return (key, rest[:limit].decode("latin-1")) if len(rest) <= limit else None
+        return (key, bytes(rest).decode("latin-1")) if len(rest) <= limit else None
     if kind == b"zTXt":
         if len(rest) < 1 or rest[0] != 0:
             return None
@@ -117,10 +120,11 @@ def _png_text(kind: bytes, body: bytes, limit: int) -> tuple[str, str] | None:
     if len(rest) < 2 or rest[0] not in (0, 1):
         return None
     compressed, method = rest[0], rest[1]
-    _language, sep1, rest = rest[2:].partition(b"\0")
-    _translated, sep2, value = rest.partition(b"\0")
-    if not (sep1 and sep2):
+    language_end = _find_nul(rest, 2)
+    translated_end = _find_nul(rest, language_end + 1) if language_end >= 0 else -1
+    if translated_end < 0:
         return None
+    value = rest[translated_end + 1 :]
     if compressed:
         if method != 0:
             return None
@@ -129,7 +133,14 @@ def _png_text(kind: bytes, body: bytes, limit: int) -> tuple[str, str] | None:
             return None
     elif len(value) > limit:
         return None
-    return key, value.decode("utf-8", errors="replace")
+    return key, bytes(value).decode("utf-8", errors="replace")
+
+
+def _find_nul(view: memoryview, start: int) -> int:
+    """Where the next NUL is in the (short) language or translated-keyword field, or -1."""
+    field = bytes(view[start : start + 1024])
+    at = field.find(b"\0")
+    return -1 if at < 0 else start + at
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
