@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from services.infotext import parse_infotext
+
 SOURCES = ("a1111", "comfyui", "invokeai", "fooocus", "atelier", "unknown")
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _MAX_GRAPH_STEPS = 2000  # nodes visited while following one graph's links
@@ -72,104 +74,6 @@ def from_texts(texts: dict[str, str], atelier: dict | None = None, problems: lis
 
 
 # --- Automatic1111 infotext ---------------------------------------------------------------------------------------
-
-
-def parse_infotext(text: str) -> tuple[str, str, dict[str, str]]:
-    """(prompt, negative prompt, parameters) by Automatic1111's rules (parse_generation_parameters): the last line
-    is parameters when its pattern matches at least 3 times; `Negative prompt:` starts the negative prompt; lines
-    are stripped; JSON-quoted values are unquoted; a key with an empty value is dropped (A1111 skips it too)."""
-    *lines, last = text.strip().split("\n")
-    pairs = param_pairs(last)
-    if len(pairs) < 3:
-        lines.append(last)
-        pairs = []
-    prompt = negative = ""
-    done_with_prompt = False
-    for line in lines:
-        line = line.strip()
-        if line.startswith("Negative prompt:"):
-            done_with_prompt = True
-            line = line[16:].strip()
-        if done_with_prompt:
-            negative += ("" if negative == "" else "\n") + line
-        else:
-            prompt += ("" if prompt == "" else "\n") + line
-    params: dict[str, str] = {}
-    for key, value in pairs:
-        if not value:
-            continue
-        if value[0] == '"' and value[-1] == '"':
-            try:
-                value = json.loads(value)
-            except (ValueError, RecursionError):
-                pass
-        params[key] = value
-    return prompt, negative, params
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
-def _is_key_char(ch: str) -> bool:
-    return ch.isalnum() or ch in "_ -/"
-
-
-def param_pairs(line: str) -> list[tuple[str, str]]:
-    """What A1111's `re.findall(r'\\s*(\\w[\\w \\-/]+):\\s*("(?:\\\\.|[^\\\\"])+"|[^,]*)(?:,|$)', line)`
-    returns for one line, in linear time.
-
-    A key is a word character then a maximal run of key characters that must end at `:`. Where a match fails at
-    one start it fails at every start inside the same run, so the scan jumps to the run's end instead of retrying
-    each position (the regex does, which is quadratic on a long line without colons).
-    """
-    pairs: list[tuple[str, str]] = []
-    n = len(line)
-    p = 0
-    while p < n:
-        q = p
-        while q < n and line[q].isspace():
-            q += 1
-        if q >= n:
-            break
-        if not _is_word(line[q]):
-            p = q + 1
-            continue
-        r = q + 1
-        while r < n and _is_key_char(line[r]):
-            r += 1
-        if r - q < 2 or r >= n or line[r] != ":":
-            p = r
-            continue
-        v = r + 1
-        while v < n and line[v].isspace():
-            v += 1
-        value, after = _quoted_value(line, v)
-        if value is None:
-            comma = line.find(",", v)
-            after = n if comma < 0 else comma
-            value = line[v:after]
-        pairs.append((line[q:r], value))
-        p = after + 1
-    return pairs
-
-
-def _quoted_value(line: str, v: int) -> tuple[str | None, int]:
-    """A `"..."` value (at least one character, backslash escapes) followed by `,` or the end, and where it ends."""
-    n = len(line)
-    if v >= n or line[v] != '"':
-        return None, v
-    i = v + 1
-    while i < n and line[i] != '"':
-        if line[i] == "\\":
-            if i + 1 >= n or line[i + 1] == "\n":
-                return None, v
-            i += 2
-        else:
-            i += 1
-    if i >= n or i == v + 1 or (i + 1 < n and line[i + 1] != ","):
-        return None, v
-    return line[v : i + 1], i + 1
 
 
 def _from_infotext(text: str, source: str, least: int) -> ImageInfo | None:
@@ -285,7 +189,7 @@ def _from_comfyui(graph: dict, raw: str) -> ImageInfo:
     budget = [_MAX_GRAPH_STEPS]
     positive = _texts_along(nodes, inputs.get("positive"), budget)
     negative = _texts_along(nodes, inputs.get("negative"), budget)
-    model = _first_along(nodes, inputs.get("model"), _MODEL_INPUTS, str, budget) or _any_input(nodes, _MODEL_INPUTS)
+    model = _first_along(nodes, inputs.get("model"), _MODEL_INPUTS, budget) or _any_input(nodes, _MODEL_INPUTS)
     latent = _node_along(nodes, inputs.get("latent_image"), ("width", "height"), budget)
     size = latent or next((n["inputs"] for n in nodes.values() if _has_size(n["inputs"])), {})
     return ImageInfo(
@@ -350,37 +254,32 @@ def _texts_along(nodes: dict[str, dict], start, budget: list[int]) -> list[str]:
     return found
 
 
+def _walk(nodes: dict[str, dict], start, budget: list[int]):
+    """The inputs of each node up the links from `start` (depth first, each node once, within the budget)."""
+    seen: set[str] = set()
+    stack = [start]
+    while stack and budget[0] > 0:
+        node_id = _link(nodes, stack.pop())
+        if node_id is None or node_id in seen:
+            continue
+        seen.add(node_id)
+        budget[0] -= 1
+        inputs = nodes[node_id]["inputs"]
+        yield inputs
+        stack.extend(v for v in inputs.values() if _link(nodes, v))
+
+
 def _node_along(nodes: dict[str, dict], start, keys: tuple[str, ...], budget: list[int]) -> dict | None:
     """The inputs of the first node up a chain of links that has all `keys`."""
-    seen: set[str] = set()
-    stack = [start]
-    while stack and budget[0] > 0:
-        node_id = _link(nodes, stack.pop())
-        if node_id is None or node_id in seen:
-            continue
-        seen.add(node_id)
-        budget[0] -= 1
-        inputs = nodes[node_id]["inputs"]
-        if all(k in inputs for k in keys):
-            return inputs
-        stack.extend(v for v in inputs.values() if _link(nodes, v))
-    return None
+    return next((inputs for inputs in _walk(nodes, start, budget) if all(k in inputs for k in keys)), None)
 
 
-def _first_along(nodes, start, keys, kind, budget) -> str | None:
-    seen: set[str] = set()
-    stack = [start]
-    while stack and budget[0] > 0:
-        node_id = _link(nodes, stack.pop())
-        if node_id is None or node_id in seen:
-            continue
-        seen.add(node_id)
-        budget[0] -= 1
-        inputs = nodes[node_id]["inputs"]
+def _first_along(nodes: dict[str, dict], start, keys: tuple[str, ...], budget: list[int]) -> str | None:
+    """The first text under one of `keys` up a chain of links (a checkpoint's name behind LoRA loaders)."""
+    for inputs in _walk(nodes, start, budget):
         for key in keys:
-            if isinstance(inputs.get(key), kind):
+            if isinstance(inputs.get(key), str):
                 return inputs[key]
-        stack.extend(v for v in inputs.values() if _link(nodes, v))
     return None
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services import exif, interop, metadata
+from services import exif, infotext, metadata
 from services.imaging import check_image
 from services.types import GenerationRequest, ReceivedImage
 from tests import foreign_files as ff
@@ -207,12 +207,12 @@ A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)'
 
 @given(st.text(alphabet=st.sampled_from(list('ab _-/:,"\\ \t é1\r')), max_size=40))
 def test_param_pairs_is_a1111s_regex(line):
-    assert interop.param_pairs(line) == A1111_PARAM.findall(line)
+    assert infotext.param_pairs(line) == A1111_PARAM.findall(line)
 
 
 @given(st.text(max_size=60))
 def test_parse_infotext_agrees_with_a1111(text):
-    prompt, negative, params = interop.parse_infotext(text)
+    prompt, negative, params = infotext.parse_infotext(text)
     theirs = readers.a1111_parse_generation_parameters(text)
     assert (prompt, negative) == (theirs["Prompt"], theirs["Negative prompt"])
     for key, value in params.items():
@@ -223,5 +223,5 @@ def test_parse_infotext_agrees_with_a1111(text):
 @pytest.mark.timeout(60)  # A1111's regex would take hours here
 def test_a_hostile_parameters_line_is_parsed_in_linear_time():
     line = "ab" + " word" * 400_000 + ": x"  # 2 MB; A1111's regex rescans each start: quadratic
-    assert interop.param_pairs(line)[0][1] == "x"
-    assert interop.param_pairs("a:" + "b" * 2_000_000) == []
+    assert infotext.param_pairs(line)[0][1] == "x"
+    assert infotext.param_pairs("a:" + "b" * 2_000_000) == []
