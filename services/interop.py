@@ -212,7 +212,7 @@ def _pick_sampler(nodes: dict[str, dict]) -> str | None:
     """The first sampler (by node id) that takes positive conditioning; a hires-fix second pass comes later."""
 
     def order(node_id: str):
-        return (0, int(node_id), "") if node_id.isdigit() and len(node_id) < 18 else (1, 0, node_id)
+        return (0, int(node_id), "") if node_id.isdecimal() and len(node_id) < 18 else (1, 0, node_id)
 
     candidates = [i for i, n in nodes.items() if "positive" in n["inputs"]]
     samplers = [i for i in candidates if "sampler" in str(nodes[i].get("class_type", "")).lower()]

@@ -159,7 +159,8 @@ def _fit_prompt(prompt: str, line: str, orientation: int | None) -> str:
         return text
     keep = max(0, room - len(f"…\n{line}".encode("utf-16-be")))
     short = prompt.encode("utf-16-be")[: keep // 2 * 2].decode("utf-16-be", errors="ignore")
-    return f"{short}…\n{line}"
+    text = f"{short}…\n{line}"
+    return text.encode("utf-16-be")[: room // 2 * 2].decode("utf-16-be", errors="ignore")  # a line too long itself
 
 
 # --- reading -------------------------------------------------------------------------------------------------------

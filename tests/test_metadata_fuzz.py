@@ -190,7 +190,7 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
     max_leaves=30,
 )
-NODE_IDS = st.sampled_from(["1", "2", "3", "10", "x"])
+NODE_IDS = st.sampled_from(["1", "2", "3", "10", "x", "²", "١", "0" * 30, "", " 7"])
 COMFY_NODE = st.fixed_dictionaries(
     {
         "class_type": st.sampled_from(["KSampler", "CLIPTextEncode", "ConditioningCombine", "Custom", 3]),
