@@ -17,17 +17,17 @@ def parse_infotext(text: str) -> tuple[str, str, dict[str, str]]:
     if len(pairs) < 3:
         lines.append(last)
         pairs = []
-    prompt = negative = ""
+    prompt: list[str] = []
+    negative: list[str] = []
     done_with_prompt = False
     for line in lines:
         line = line.strip()
         if line.startswith("Negative prompt:"):
             done_with_prompt = True
             line = line[16:].strip()
-        if done_with_prompt:
-            negative += ("" if negative == "" else "\n") + line
-        else:
-            prompt += ("" if prompt == "" else "\n") + line
+        target = negative if done_with_prompt else prompt
+        if target or line:  # A1111 adds a newline only once the text is not empty (lists: linear, not quadratic)
+            target.append(line)
     params: dict[str, str] = {}
     for key, value in pairs:
         if not value:
@@ -38,7 +38,7 @@ def parse_infotext(text: str) -> tuple[str, str, dict[str, str]]:
             except (ValueError, RecursionError):
                 pass
         params[key] = value
-    return prompt, negative, params
+    return "\n".join(prompt), "\n".join(negative), params
 
 
 def _is_word(ch: str) -> bool:

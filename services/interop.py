@@ -230,6 +230,7 @@ def _texts_along(nodes: dict[str, dict], start, budget: list[int]) -> list[str]:
     """The prompt texts feeding a conditioning input: depth first through links (combine, concat, control nets,
     text nodes feeding a CLIPTextEncode), each node once, at most _MAX_GRAPH_STEPS nodes per graph."""
     found: list[str] = []
+    found_set: set[str] = set()
     stack = [start]
     seen: set[str] = set()
     while stack and budget[0] > 0:
@@ -246,8 +247,9 @@ def _texts_along(nodes: dict[str, dict], start, budget: list[int]) -> list[str]:
         follow = []
         for key, value in inputs.items():
             if key in _TEXT_INPUTS and isinstance(value, str):
-                if value.strip() and value not in found:
+                if value.strip() and value not in found_set:
                     found.append(value)
+                    found_set.add(value)
             elif key not in skip and _link(nodes, value):
                 follow.append(value)
         stack.extend(reversed(follow))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services import exif, infotext, metadata
+from services import exif, infotext, interop, metadata
 from services.imaging import check_image
 from services.types import GenerationRequest, ReceivedImage
 from tests import foreign_files as ff
@@ -225,3 +225,12 @@ def test_a_hostile_parameters_line_is_parsed_in_linear_time():
     line = "ab" + " word" * 400_000 + ": x"  # 2 MB; A1111's regex rescans each start: quadratic
     assert infotext.param_pairs(line)[0][1] == "x"
     assert infotext.param_pairs("a:" + "b" * 2_000_000) == []
+    assert infotext.parse_infotext("line\n" * 1_000_000)[0].count("\n") == 999_999  # joined once, not re-copied
+    wide = {
+        str(i): {"class_type": "T", "inputs": {k: f"{k}{i}" for k in ("text", "text_g", "text_l", "string")}}
+        for i in range(5000)
+    }
+    wide["0"] = {"class_type": "KSampler", "inputs": {"positive": ["1", 0]}}
+    for i in range(1, 4999):
+        wide[str(i)]["inputs"]["next"] = [str(i + 1), 0]
+    assert interop.from_texts({"prompt": json.dumps(wide)}).prompt.count("\n") == 4 * 2000 - 1  # 2000 nodes: the budget
