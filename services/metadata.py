@@ -14,6 +14,7 @@ Reading is total: damaged or foreign bytes are "no metadata here", logged once p
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import math
@@ -179,11 +180,13 @@ def read_texts(data: bytes, problems: list[str] | None = None) -> dict[str, str]
             texts["xmp"] = texts["XML:com.adobe.xmp"]
     elif data.startswith(b"\xff\xd8"):
         atelier_parts: list[bytes] = []
+        atelier_size = 0
         for marker, start, end in jpeg_segments(data, problems):
             body = data[start:end]
             if marker == COM and body.startswith(JPEG_JSON_PREFIX):
-                if sum(map(len, atelier_parts)) < MAX_TEXT_BYTES:
+                if atelier_size < MAX_TEXT_BYTES:
                     atelier_parts.append(body[len(JPEG_JSON_PREFIX) :])
+                    atelier_size += end - start
             elif marker == COM:
                 texts["comment"] = body.decode("utf-8", errors="replace")
             elif marker == APP1 and body.startswith(exif.EXIF_HEADER):
@@ -209,8 +212,6 @@ def read_texts(data: bytes, problems: list[str] | None = None) -> dict[str, str]
 def _xmp_texts(xmp: str) -> dict[str, str]:
     """dc:description and exif:UserComment from an XMP packet, found by plain search (no XML parser on foreign
     bytes: entity expansion is a bomb of its own)."""
-    import html
-
     found = {}
     for tag, name in (("dc:description", "xmp:description"), ("exif:UserComment", "xmp:UserComment")):
         at = xmp.find(f"<{tag}")

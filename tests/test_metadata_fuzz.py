@@ -315,3 +315,11 @@ def test_declared_sizes_are_checked_before_anything_is_allocated():
     ]
     for data in cases:
         assert peak_while(lambda data=data: read_everything(data)) < 4 * 1024 * 1024
+
+
+def test_many_tiny_segments_and_chunks_are_read_in_linear_time():
+    jpeg, png = SAMPLES["atelier.jpg"], SAMPLES["atelier.png"]
+    many_comments = jpeg[:2] + (b"\xff\xfe\x00\x0fatelier-json:" * 200_000) + jpeg[2:]
+    assert metadata.read_embedded(many_comments)["generation_id"] == "g-1"  # the real record is still whole
+    many_chunks = png[:33] + ff.chunk(b"tEXt", b"k\0v") * 200_000 + png[33:]
+    assert metadata.read_texts(many_chunks)["k"] == "v"
