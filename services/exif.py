@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.containers import note
+from services.containers import MAX_TEXT_BYTES, note
 
 IMAGE_DESCRIPTION = 0x010E
 MAKE = 0x010F
@@ -95,6 +95,12 @@ def parse(data: bytes, problems: list[str] | None = None) -> Exif:
             tag = int.from_bytes(tiff[entry : entry + 2], order)
             kind = int.from_bytes(tiff[entry + 2 : entry + 4], order)
             length = int.from_bytes(tiff[entry + 4 : entry + 8], order) * _TYPE_SIZES.get(kind, 0)
+            is_text = tag in TAG_NAMES and kind in (1, 2, 7) and tag not in exif.raw
+            if not (is_text or tag in (EXIF_IFD, ORIENTATION)):
+                continue  # nothing is sliced for a tag we do not read
+            if length > MAX_TEXT_BYTES:
+                note(problems, f"EXIF tag {tag:#06x} too large to read")
+                continue
             if length <= 4:
                 value = tiff[entry + 8 : entry + 8 + length]
             else:
@@ -107,7 +113,7 @@ def parse(data: bytes, problems: list[str] | None = None) -> Exif:
                 pending.append(int.from_bytes(value[:4], order))
             elif tag == ORIENTATION and kind == 3 and len(value) >= 2:
                 exif.orientation = int.from_bytes(value[:2], order)
-            elif tag in TAG_NAMES and kind in (1, 2, 7) and tag not in exif.raw:
+            elif is_text:
                 exif.raw[tag] = value
     return exif
 

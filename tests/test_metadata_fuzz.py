@@ -323,3 +323,14 @@ def test_many_tiny_segments_and_chunks_are_read_in_linear_time():
     assert metadata.read_embedded(many_comments)["generation_id"] == "g-1"  # the real record is still whole
     many_chunks = png[:33] + ff.chunk(b"tEXt", b"k\0v") * 200_000 + png[33:]
     assert metadata.read_texts(many_chunks)["k"] == "v"
+
+
+def test_exif_entries_pointing_at_a_large_block_copy_nothing_they_do_not_read():
+    block = b"x" * ((8 << 20) + 1)
+    entries = [(0x2000 + i, 7, len(block), 8 + 2 + 12 * 1000 + 4) for i in range(999)]  # tags no one reads
+    entries.append((0x9286, 7, len(block), 8 + 2 + 12 * 1000 + 4))  # a UserComment 8 MB long: over the cap
+    ifd = struct.pack(">H", 1000) + b"".join(struct.pack(">HHII", *e) for e in entries) + b"\0\0\0\0"
+    tiff = b"MM\0*" + struct.pack(">I", 8) + ifd + block
+    problems = []
+    assert peak_while(lambda: exif.parse(tiff, problems)) < 2 * len(tiff)  # one copy without the header at most
+    assert problems == ["EXIF tag 0x9286 too large to read"]
