@@ -1,6 +1,7 @@
 """Interop both ways: other tools' readers find the prompt and parameters in the files Atelier writes (through the
 library's real writer), and Atelier reads the files A1111, ComfyUI, InvokeAI and Fooocus write."""
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -76,6 +77,7 @@ def test_atelier_jpeg_exif_is_the_one_readers_take_and_keeps_the_original_orient
 def test_a_long_prompt_still_fits_a_jpeg_and_round_trips_whole(library):
     prompt = "a very long prompt " * 6000  # 114,000 characters: over one EXIF segment and one comment
     data, gid = write(library, prompt=prompt, data=jpeg("x"))
+    assert library.thumbnail_path(hashlib.sha256(data).hexdigest()).is_file()  # Qt decodes it as before
     record = metadata.read_embedded(data)
     assert record["generation_id"] == gid and record["request"]["prompt"] == prompt
     shown = readers.infinite_image_browsing(data)
