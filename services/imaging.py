@@ -6,8 +6,9 @@ QtGui only (QImage works without a QGuiApplication, in any thread); never QtWidg
 from __future__ import annotations
 
 import os
-import struct
 import threading
+
+from services.containers import jpeg_segments
 
 # A picture bomb declares a size whose decoding would exhaust memory. We read the size from the header and refuse
 # before anything is allocated. 4K output is at most ~16.8 Mpx; 8:1 at 4K is ~8192x1024.
@@ -76,60 +77,47 @@ def sniff_mime(data: bytes) -> str | None:
 
 
 def dimensions(data: bytes, mime: str | None = None) -> tuple[int, int]:
-    """Width and height from the header alone. Raises ImageFormatError when the header is not readable."""
+    """Width and height from the header alone. Raises ImageFormatError (and nothing else) when it is not readable."""
     mime = mime or sniff_mime(data)
-    try:
-        if mime == "image/png":
-            if data[12:16] != b"IHDR":
-                raise ImageFormatError("PNG without an IHDR header")
-            return struct.unpack(">II", data[16:24])
-        if mime == "image/jpeg":
-            return _jpeg_dimensions(data)
-        if mime == "image/webp":
-            return _webp_dimensions(data)
-        if mime == "image/gif":
-            return struct.unpack("<HH", data[6:10])
-    except (struct.error, IndexError) as exc:
-        raise ImageFormatError("truncated image header") from exc
+    if mime == "image/png":
+        if len(data) < 24 or data[8:16] != b"\0\0\0\x0dIHDR":
+            raise ImageFormatError("PNG without an IHDR header")
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if mime == "image/jpeg":
+        return _jpeg_dimensions(data)
+    if mime == "image/webp":
+        return _webp_dimensions(data)
+    if mime == "image/gif":
+        if len(data) < 10:
+            raise ImageFormatError("truncated image header")
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
     raise ImageFormatError("not a PNG, JPEG, WebP or GIF image")
 
 
 def _jpeg_dimensions(data: bytes) -> tuple[int, int]:
-    i = 2
-    n = len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            raise ImageFormatError("corrupt JPEG marker")
-        marker = data[i + 1]
-        if marker == 0xFF:
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+    for marker, start, end in jpeg_segments(data):
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and end - start >= 5:
+            height = int.from_bytes(data[start + 1 : start + 3], "big")
+            width = int.from_bytes(data[start + 3 : start + 5], "big")
             return width, height
-        i += 2 + length
     raise ImageFormatError("JPEG without a frame header")
 
 
 def _webp_dimensions(data: bytes) -> tuple[int, int]:
-    chunk = data[12:16]
-    if chunk == b"VP8X":
-        w = int.from_bytes(data[24:27], "little") + 1
-        h = int.from_bytes(data[27:30], "little") + 1
-        return w, h
-    if chunk == b"VP8 ":
-        if data[23:26] != b"\x9d\x01\x2a":
+    """From the first chunk's first bytes (VP8X, VP8 or VP8L), as the old reader did; a cut body does not matter."""
+    if len(data) < 30:
+        raise ImageFormatError("truncated image header")
+    kind, body = data[12:16], data[20:30]
+    if kind == b"VP8X":
+        return int.from_bytes(body[4:7], "little") + 1, int.from_bytes(body[7:10], "little") + 1
+    if kind == b"VP8 ":
+        if body[3:6] != b"\x9d\x01\x2a":
             raise ImageFormatError("corrupt WebP (VP8) header")
-        w, h = struct.unpack("<HH", data[26:30])
-        return w & 0x3FFF, h & 0x3FFF
-    if chunk == b"VP8L":
-        if data[20] != 0x2F:
+        return int.from_bytes(body[6:8], "little") & 0x3FFF, int.from_bytes(body[8:10], "little") & 0x3FFF
+    if kind == b"VP8L":
+        if body[0] != 0x2F:
             raise ImageFormatError("corrupt WebP (VP8L) header")
-        bits = int.from_bytes(data[21:25], "little")
+        bits = int.from_bytes(body[1:5], "little")
         return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     raise ImageFormatError("unknown WebP chunk")
 
@@ -153,6 +141,14 @@ def check_image(data: bytes, declared_mime: str | None = None) -> tuple[str, int
             "megapixels; it was not decoded"
         )
     return mime, width, height
+
+
+def image_header(data: bytes) -> tuple[str, int, int] | None:
+    """(mime, width, height) when the bytes are a readable PNG, JPEG, WebP or GIF of a sane size; else None."""
+    try:
+        return check_image(data)
+    except ImageFormatError:
+        return None
 
 
 def make_thumbnail(source: str | os.PathLike, target: str | os.PathLike, edge: int = THUMBNAIL_EDGE) -> bool:

@@ -877,14 +877,7 @@ def _read_image_file(path: Path) -> ImageFile | None:
         mime, width, height = imaging.check_image(data)
     except (OSError, imaging.ImageFormatError):
         return None
-    record = metadata.read_embedded(data)
-    if record is None:
-        try:
-            record = json.loads(path.with_name(path.name + metadata.SIDECAR_SUFFIX).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            record = None
-    if not isinstance(record, dict) or "generation_id" not in record:
-        record = None
+    record = metadata.read_embedded(data, str(path)) or metadata.read_sidecar(path)  # checked records, or None
     return ImageFile(mime, width, height, hashlib.sha256(data).hexdigest(), len(data), record)
 
 

@@ -1,52 +1,91 @@
-"""What made an image, written into the image file itself (or a sidecar), and read back for a rebuild.
+"""What made an image, written into the image file itself (or a sidecar), and read back from any tool's files.
 
-PNG: a `parameters` text chunk in the Automatic1111 style (prompt first, then `Key: value, ...`), which other tools
-read, and an `atelier` iTXt chunk with the full request as JSON. JPEG: the same two texts as COM segments. WebP and
-any file carrying a C2PA manifest are kept byte for byte and the metadata goes to `<file>.atelier.json`, because
-inserting chunks would break the manifest's signature (and WebP needs its header rewritten to take one).
+Writing (Atelier's own files), so that other tools' readers find the prompt and parameters:
+- PNG: a `parameters` text chunk in Automatic1111's infotext (the prompt, then one line of `Key: value` pairs that
+  starts with `Steps:`, the line Diffusion Toolkit looks for) and an `atelier` iTXt chunk with the full record as
+  JSON. Never a `prompt` chunk: readers take a JSON `prompt` chunk for a ComfyUI graph.
+- JPEG: the infotext as EXIF UserComment in UNICODE (UTF-16BE), as Automatic1111 writes it, and the record as COM
+  segments starting `atelier-json:` (split over several when it is long).
+- WebP and any file carrying a C2PA manifest are kept byte for byte and the record goes to `<file>.atelier.json`,
+  because inserting anything would break the manifest's signature (and WebP needs its header rewritten to take one).
+
+Reading is total: damaged or foreign bytes are "no metadata here", logged once per file, never an exception.
 """
 
 from __future__ import annotations
 
+import html
 import json
-import struct
-import zlib
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from services import exif, interop
+from services.containers import (
+    APP1,
+    APP11,
+    COM,
+    MAX_SEGMENT_BODY,
+    MAX_TEXT_BYTES,
+    PNG_SIGNATURE,
+    jpeg_segment,
+    jpeg_segments,
+    png_chunk,
+    png_chunks,
+    riff_chunks,
+)
+from services.containers import png_texts as png_text_list
+from services.imaging import image_header
+
+log = logging.getLogger(__name__)
+
 JSON_KEYWORD = "atelier"
 PARAMETERS_KEYWORD = "parameters"
 JPEG_JSON_PREFIX = b"atelier-json:"
 SIDECAR_SUFFIX = ".atelier.json"
+XMP_APP1_HEADER = b"http://ns.adobe.com/xap/1.0/\0"
+# Atelier makes each image in one request: no sampler steps. Diffusion Toolkit reads parameters only from a line
+# that starts with `Steps:` (and parses its value as an integer), so the line starts with this.
+STEPS = 1
 
 
-def parameters_text(record: dict, width: int, height: int) -> str:
+# --- writing -------------------------------------------------------------------------------------------------------
+
+
+def parameters_line(record: dict, width: int, height: int) -> str:
+    """The infotext's last line: `Steps` first (Diffusion Toolkit), then the A1111 keys readers know, then ours."""
     request = record.get("request", {})
-    fields = [("Model", record.get("model") or request.get("model")), ("Size", f"{width}x{height}")]
-    fields += [
+    fields = [
+        ("Steps", STEPS),
+        ("Seed", request.get("seed")),
+        ("Size", f"{width}x{height}"),
+        ("Model", record.get("model") or request.get("model")),
         ("Aspect ratio", request.get("aspect_ratio")),
         ("Image size", request.get("size")),
-        ("Seed", request.get("seed")),
         ("Person generation", request.get("person_generation")),
         ("Reference images", len(request.get("references") or []) or None),
         ("Generation", record.get("generation_id")),
         ("Generator", record.get("generator")),
     ]
-    parts = []
-    for name, value in fields:
-        if value is None or value == "":
-            continue
-        text = str(value)
-        if "," in text:
-            text = json.dumps(text, ensure_ascii=False)
-        parts.append(f"{name}: {text}")
-    return f"{request.get('prompt', '')}\n" + ", ".join(parts)
+    return ", ".join(f"{name}: {_quote(str(value))}" for name, value in fields if value is not None and value != "")
+
+
+def _quote(text: str) -> str:
+    """Automatic1111's quoting: a value with `,`, `:` or a newline goes as a JSON string."""
+    return json.dumps(text, ensure_ascii=False) if any(c in text for c in ",:\n") else text
+
+
+def parameters_text(record: dict, width: int, height: int) -> str:
+    prompt = str(record.get("request", {}).get("prompt", ""))
+    return f"{prompt}\n{parameters_line(record, width, height)}"
 
 
 def has_c2pa(data: bytes, mime: str) -> bool:
     if mime == "image/png":
-        return any(kind == b"caBX" for kind, _, _ in _png_chunks(data))
+        return any(kind == b"caBX" for kind, _, _ in png_chunks(data))
     if mime == "image/jpeg":
-        return any(marker == 0xEB for marker, _, _ in _jpeg_segments(data))
+        return any(marker == APP11 for marker, _, _ in jpeg_segments(data))
     if mime == "image/webp":
         return b"C2PA" in data[12:4096] or b"c2pa" in data[12:4096]
     return False
@@ -58,15 +97,12 @@ def can_embed(data: bytes, mime: str) -> bool:
 
 def embed(data: bytes, mime: str, record: dict, width: int, height: int) -> bytes:
     """The same image with the metadata inside. Only for can_embed() files; the pixel data is untouched."""
-    params = parameters_text(record, width, height)
     payload = json.dumps(record, ensure_ascii=False, sort_keys=True)
     if mime == "image/png":
-        return _png_insert(data, [_png_text_chunk(PARAMETERS_KEYWORD, params), _png_itxt_chunk(JSON_KEYWORD, payload)])
+        chunks = [_png_text_chunk(PARAMETERS_KEYWORD, parameters_text(record, width, height))]
+        return _png_insert(data, chunks + [_png_itxt_chunk(JSON_KEYWORD, payload)])
     if mime == "image/jpeg":
-        segments = [params.encode("utf-8"), JPEG_JSON_PREFIX + payload.encode("utf-8")]
-        if any(len(s) > 65533 for s in segments):
-            raise ValueError("metadata too long for a JPEG comment")
-        return _jpeg_insert(data, segments)
+        return _jpeg_insert(data, record, payload.encode("utf-8"), width, height)
     raise ValueError(f"cannot embed metadata in {mime}")
 
 
@@ -74,110 +110,226 @@ def sidecar_bytes(record: dict) -> bytes:
     return json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
 
 
-def read_embedded(data: bytes) -> dict | None:
-    """The `atelier` JSON record inside a PNG or JPEG, or None."""
-    try:
-        if data.startswith(PNG_SIGNATURE):
-            texts = png_texts(data)
-            raw = texts.get(JSON_KEYWORD)
-            return json.loads(raw) if raw else None
-        if data.startswith(b"\xff\xd8"):
-            for marker, start, end in _jpeg_segments(data):
-                body = data[start:end]
-                if marker == 0xFE and body.startswith(JPEG_JSON_PREFIX):
-                    return json.loads(body[len(JPEG_JSON_PREFIX) :].decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, struct.error):
-        return None
-    return None
-
-
-def png_texts(data: bytes) -> dict[str, str]:
-    texts: dict[str, str] = {}
-    for kind, start, end in _png_chunks(data):
-        body = data[start:end]
-        if kind == b"tEXt":
-            key, _, value = body.partition(b"\0")
-            texts[key.decode("latin-1")] = value.decode("latin-1")
-        elif kind == b"iTXt":
-            key, _, rest = body.partition(b"\0")
-            compressed, method = rest[0], rest[1]
-            rest = rest[2:]
-            _lang, _, rest = rest.partition(b"\0")
-            _translated, _, value = rest.partition(b"\0")
-            if compressed and method == 0:
-                value = zlib.decompress(value)
-            texts[key.decode("latin-1")] = value.decode("utf-8")
-        elif kind == b"zTXt":
-            key, _, rest = body.partition(b"\0")
-            texts[key.decode("latin-1")] = zlib.decompress(rest[1:]).decode("latin-1")
-    return texts
-
-
-def _png_chunks(data: bytes):
-    if not data.startswith(PNG_SIGNATURE):
-        return
-    i = 8
-    n = len(data)
-    while i + 8 <= n:
-        (length,) = struct.unpack(">I", data[i : i + 4])
-        kind = data[i + 4 : i + 8]
-        start = i + 8
-        end = start + length
-        if end + 4 > n:
-            return
-        yield kind, start, end
-        if kind == b"IEND":
-            return
-        i = end + 4
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-
 def _png_text_chunk(keyword: str, text: str) -> bytes:
     try:
-        return _png_chunk(b"tEXt", keyword.encode("latin-1") + b"\0" + text.encode("latin-1"))
+        return png_chunk(b"tEXt", keyword.encode("latin-1") + b"\0" + text.encode("latin-1"))
     except UnicodeEncodeError:
         return _png_itxt_chunk(keyword, text)
 
 
 def _png_itxt_chunk(keyword: str, text: str) -> bytes:
-    return _png_chunk(b"iTXt", keyword.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
+    return png_chunk(b"iTXt", keyword.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
 
 
 def _png_insert(data: bytes, chunks: list[bytes]) -> bytes:
-    for kind, start, _end in _png_chunks(data):
+    for kind, start, _end in png_chunks(data):
         if kind == b"IDAT":
             at = start - 8
             return data[:at] + b"".join(chunks) + data[at:]
     raise ValueError("PNG without image data")
 
 
-def _jpeg_segments(data: bytes):
-    """(marker, body start, body end) for each header segment, up to the start of scan."""
-    if not data.startswith(b"\xff\xd8"):
-        return
-    i = 2
-    n = len(data)
-    while i + 4 <= n and data[i] == 0xFF:
-        marker = data[i + 1]
-        if marker == 0xFF:
-            i += 1
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        yield marker, i + 4, i + 2 + length
-        if marker == 0xDA:
-            return
-        i += 2 + length
-
-
-def _jpeg_insert(data: bytes, comments: list[bytes]) -> bytes:
-    at = 2
-    for marker, _start, end in _jpeg_segments(data):
-        if 0xE0 <= marker <= 0xEF:
-            at = end
-        else:
+def _jpeg_insert(data: bytes, record: dict, payload: bytes, width: int, height: int) -> bytes:
+    """EXIF first (after JFIF's APP0), so that it is the EXIF readers take; the record's comments after the APPn."""
+    after_app0 = after_apps = 2
+    orientation = None
+    for marker, start, end in jpeg_segments(data):
+        if not 0xE0 <= marker <= 0xEF:
             break
-    segments = b"".join(b"\xff\xfe" + struct.pack(">H", len(c) + 2) + c for c in comments)
-    return data[:at] + segments + data[at:]
+        if marker == 0xE0 and after_apps == after_app0:
+            after_app0 = end
+        if marker == APP1 and orientation is None and data[start : start + 6] == exif.EXIF_HEADER:
+            orientation = exif.parse(data[start:end]).orientation  # kept: our EXIF is the one viewers will read
+        after_apps = end
+    line = parameters_line(record, width, height)
+    prompt = str(record.get("request", {}).get("prompt", ""))
+    app1 = exif.user_comment_app1(_fit_prompt(prompt, line, orientation), orientation)
+    step = MAX_SEGMENT_BODY - len(JPEG_JSON_PREFIX)
+    comments = b"".join(
+        jpeg_segment(COM, JPEG_JSON_PREFIX + payload[i : i + step]) for i in range(0, len(payload), step)
+    )
+    exif_segment = jpeg_segment(APP1, app1)
+    return data[:after_app0] + exif_segment + data[after_app0:after_apps] + comments + data[after_apps:]
+
+
+def _fit_prompt(prompt: str, line: str, orientation: int | None) -> str:
+    """The infotext, its prompt shortened (with an ellipsis) if the whole would not fit one EXIF segment."""
+    room = MAX_SEGMENT_BODY - len(exif.user_comment_app1("", orientation))
+    text = f"{prompt}\n{line}"
+    if len(text.encode("utf-16-be")) <= room:
+        return text
+    keep = max(0, room - len(f"…\n{line}".encode("utf-16-be")))
+    short = prompt.encode("utf-16-be")[: keep // 2 * 2].decode("utf-16-be", errors="ignore")
+    text = f"{short}…\n{line}"
+    return text.encode("utf-16-be")[: room // 2 * 2].decode("utf-16-be", errors="ignore")  # a line too long itself
+
+
+# --- reading -------------------------------------------------------------------------------------------------------
+
+
+def read_texts(data: bytes, problems: list[str] | None = None) -> dict[str, str]:
+    """Every text an image carries, by name: PNG text chunks by keyword; `exif:<Tag>` from EXIF (JPEG APP1, WebP
+    EXIF, PNG eXIf); `comment` (the last JPEG COM that is not Atelier's); `xmp`, `xmp:description`,
+    `xmp:UserComment`; `atelier` (Atelier's JSON). Total: what is damaged is skipped and noted in `problems`."""
+    texts: dict[str, str] = {}
+    exif_blocks: list[bytes] = []
+    if data.startswith(PNG_SIGNATURE):
+        texts.update(png_text_list(data, problems))
+        exif_blocks = [data[s:e] for kind, s, e in png_chunks(data) if kind == b"eXIf"][:1]
+        if "XML:com.adobe.xmp" in texts:
+            texts["xmp"] = texts["XML:com.adobe.xmp"]
+    elif data.startswith(b"\xff\xd8"):
+        atelier_parts: list[bytes] = []
+        atelier_size = 0
+        for marker, start, end in jpeg_segments(data, problems):
+            body = data[start:end]
+            if marker == COM and body.startswith(JPEG_JSON_PREFIX):
+                if atelier_size < MAX_TEXT_BYTES:
+                    atelier_parts.append(body[len(JPEG_JSON_PREFIX) :])
+                    atelier_size += end - start
+            elif marker == COM:
+                texts["comment"] = body.decode("utf-8", errors="replace")
+            elif marker == APP1 and body.startswith(exif.EXIF_HEADER):
+                exif_blocks.append(body)
+            elif marker == APP1 and body.startswith(XMP_APP1_HEADER) and "xmp" not in texts:
+                texts["xmp"] = body[len(XMP_APP1_HEADER) :].decode("utf-8", errors="replace")
+        if atelier_parts:
+            texts[JSON_KEYWORD] = b"".join(atelier_parts).decode("utf-8", errors="replace")
+    else:
+        for kind, start, end in riff_chunks(data, problems):
+            if kind == b"EXIF":
+                exif_blocks.append(data[start:end])
+            elif kind == b"XMP " and end - start <= MAX_TEXT_BYTES:
+                texts["xmp"] = data[start:end].decode("utf-8", errors="replace")
+    for block in exif_blocks:
+        for name, text in exif.parse(block, problems).texts().items():
+            texts.setdefault(f"exif:{name}", text)  # the first EXIF wins, as in the readers other tools use
+    if "xmp" in texts:
+        texts.update(_xmp_texts(texts["xmp"]))
+    return texts
+
+
+def _xmp_texts(xmp: str) -> dict[str, str]:
+    """dc:description and exif:UserComment from an XMP packet, found by plain search (no XML parser on foreign
+    bytes: entity expansion is a bomb of its own)."""
+    found = {}
+    for tag, name in (("dc:description", "xmp:description"), ("exif:UserComment", "xmp:UserComment")):
+        at = xmp.find(f"<{tag}")
+        close = xmp.find(f"</{tag}>", at)
+        if at < 0 or close < 0:
+            continue
+        inner = xmp[at:close]
+        li = inner.find("<rdf:li")
+        if li >= 0:
+            start = inner.find(">", li) + 1
+            end = inner.find("</rdf:li>", start)
+            if start > 0 and end >= 0:
+                found[name] = html.unescape(inner[start:end])
+    return found
+
+
+def atelier_record(value) -> dict | None:
+    """An Atelier record whose fields have the types the library relies on, or None when it is not one.
+
+    Keeps what is well-formed, drops or defaults what is not (a damaged or hand-edited file must not stop a rebuild).
+    """
+    if not isinstance(value, dict):
+        return None
+    gid = value.get("generation_id")
+    if not isinstance(gid, str | int) or isinstance(gid, bool) or str(gid) == "":
+        return None
+    record = dict(value, generation_id=str(gid))
+    ts = record.get("created_ts")
+    if not (isinstance(ts, int | float) and not isinstance(ts, bool) and math.isfinite(ts) and 0 < ts < 1e11):
+        record.pop("created_ts", None)
+    index = record.get("index")
+    record["index"] = index if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < 10_000 else 0
+    request = dict(record["request"]) if isinstance(record.get("request"), dict) else {}
+    for key in ("prompt", "model", "protocol", "aspect_ratio", "size", "person_generation"):
+        if key in request and not isinstance(request[key], str):
+            request.pop(key)
+    if not isinstance(request.get("seed"), int) or isinstance(request.get("seed"), bool):
+        request.pop("seed", None)
+    if not isinstance(request.get("references", []), list):
+        request["references"] = []
+    request.setdefault("prompt", "")
+    record["request"] = request
+    for key in ("model", "endpoint", "text", "generator", "created_at"):
+        if key in record and not isinstance(record[key], str):
+            record.pop(key)
+    return record
+
+
+def _record_from_json(text: str | None, problems: list[str]) -> dict | None:
+    if not text:
+        return None
+    try:
+        record = atelier_record(json.loads(text))
+    except (ValueError, RecursionError):
+        record = None
+    if record is None:
+        problems.append("Atelier's metadata is damaged")
+    return record
+
+
+def read_embedded(data: bytes, name: str = "") -> dict | None:
+    """Atelier's record inside a PNG or JPEG (checked, see atelier_record), or None. Never raises."""
+    problems: list[str] = []
+    record = _record_from_json(read_texts(data, problems).get(JSON_KEYWORD), problems)
+    _report(name, problems)
+    return record
+
+
+def sidecar_path(image_path: str | Path) -> Path:
+    image_path = Path(image_path)
+    return image_path.with_name(image_path.name + SIDECAR_SUFFIX)
+
+
+def read_sidecar(image_path: str | Path, problems: list[str] | None = None) -> dict | None:
+    """Atelier's record from `<image>.atelier.json` (checked, see atelier_record), or None. Never raises."""
+    path = sidecar_path(image_path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_TEXT_BYTES + 1)
+    except OSError:
+        return None
+    own = [] if problems is None else problems
+    record = None if len(raw) > MAX_TEXT_BYTES else _record_from_json(raw.decode("utf-8", errors="replace"), own)
+    if record is None:
+        own.append(f"sidecar {path.name} is not Atelier's metadata")
+        if problems is None:
+            _report(str(image_path), own)
+    return record
+
+
+def png_texts(data: bytes) -> dict[str, str]:
+    """A PNG's readable text chunks by keyword (the last of each wins, as in PIL)."""
+    return dict(png_text_list(data))
+
+
+def read_info(data: bytes, name: str = "", image_path: str | Path | None = None) -> interop.ImageInfo:
+    """What made this image, whichever tool wrote it: one normalized record (see interop.ImageInfo).
+
+    `image_path`, when given, lets an Atelier sidecar speak for a file that has no embedded record. Never raises:
+    anything malformed is "no metadata here" and is logged once for the file.
+    """
+    problems: list[str] = []
+    try:
+        texts = read_texts(data, problems)
+        record = _record_from_json(texts.get(JSON_KEYWORD), problems)
+        if record is None and image_path is not None:
+            record = read_sidecar(image_path, problems)
+        info = interop.from_texts(texts, record, problems)
+        header = image_header(data)
+        if header and (info.width is None or info.height is None):
+            info = replace(info, width=header[1], height=header[2])
+    except Exception:  # a bug in a reader of foreign bytes must not stop a library from opening: say so, go on
+        log.exception("reading the metadata of %s failed; treated as none", name or "an image")
+        return interop.ImageInfo()
+    _report(name, problems)
+    return info
+
+
+def _report(name: str, problems: list[str]) -> None:
+    if problems:
+        log.warning("%s: %s; read as having no metadata there", name or "an image", "; ".join(problems[:5]))

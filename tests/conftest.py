@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # Set before anything imports Qt or keyring; never by hand.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -15,6 +16,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from services.emulator import Emulator  # noqa: E402
+
+# Property-based tests run a fixed, derandomized number of examples, so CI time is predictable and a failure
+# reproduces on every run; no example database is written.
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, database=None)
+settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

@@ -62,7 +62,7 @@ def test_jpeg_metadata_in_comments(library):
     gid, saved = save(library, data=jpeg("a cat"))
     data = Path(saved.path).read_bytes()
     assert saved.path.endswith(".jpg") and metadata.read_embedded(data)["generation_id"] == gid
-    assert b"Model: gemini-3.1-flash-image" in data
+    assert "Model: gemini-3.1-flash-image" in metadata.read_texts(data)["exif:UserComment"]
 
 
 def test_c2pa_png_is_saved_byte_for_byte_with_a_sidecar(library):
