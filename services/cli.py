@@ -370,4 +370,6 @@ def cmd_rebuild(args, services: Services) -> int:
             f"Rebuilt the index of {library.root}: {report['images']} images in {report['generations']} "
             f"generations ({report['without_metadata']} without metadata, {report['unreadable']} unreadable)."
         )
+        for skipped in report["skipped"]:
+            print(f"  skipped {skipped['path']}: {skipped['reason']}")
     return EXIT_OK
