@@ -48,9 +48,13 @@ def test_a_reused_pid_is_not_taken_for_the_live_writer(tmp_path):
         lib = Library(tmp_path / "lib").open()
         gid = lib.begin(GenerationRequest("x", "m"), endpoint="t", protocol="generateContent")
         lib._conn().execute("UPDATE generations SET pid=? WHERE id=?", (stranger.pid, gid))
+        # a job recorded before schema 3 (no start time) and begun before that process started
+        older = lib.begin(GenerationRequest("y", "m"), endpoint="t", protocol="generateContent", created_at=1e9)
+        lib._conn().execute("UPDATE generations SET pid=?, pid_started=NULL WHERE id=?", (stranger.pid, older))
         lib.close()
         lib = Library(tmp_path / "lib").open()
         assert lib.generation(gid).status == "interrupted"
+        assert lib.generation(older).status == "interrupted"
         lib.close()
     finally:
         stranger.kill()
@@ -201,6 +205,30 @@ def test_close_while_another_thread_queries_raises_only_library_errors(library):
     assert not worker.is_alive() and errors == []
 
 
+def test_close_interrupts_a_statement_that_does_not_end(library, monkeypatch):
+    from services.library import index
+
+    monkeypatch.setattr(index, "CLOSE_WAIT_SECONDS", 0.2)
+    outcome: list[BaseException] = []
+    running = threading.Event()
+
+    def endless():
+        try:
+            with library.index.session() as conn:
+                running.set()
+                conn.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
+        except BaseException as exc:  # noqa: BLE001 - what the test looks for
+            outcome.append(exc)
+
+    worker = threading.Thread(target=endless)
+    worker.start()
+    assert running.wait(10)
+    library.close()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert [type(e) for e in outcome] == [LibraryError] and "closed" in str(outcome[0])
+
+
 def test_rebuild_while_another_thread_queries_breaks_nothing(library):
     for i in range(20):
         save(library, prompt=f"busy {i}")
@@ -269,6 +297,34 @@ def test_retry_from_history_sends_the_same_request_to_the_server(library, emulat
     sent = [r.body["contents"][0]["parts"] for r in emulator.requests if r.method == "POST"]
     assert len(sent) == 2 and sent[0] == sent[1]
     assert sent[0][1:] == [{"inlineData": {"mimeType": r.mime_type, "data": b64(r.data)}} for r in references()]
+
+
+# --- schema 3 -------------------------------------------------------------------------------------------------------
+
+
+def test_a_schema_2_index_that_cannot_be_migrated_still_opens_for_browsing(tmp_path):
+    """A read-only library written by the previous Atelier: schema 3 only adds a column no query reads."""
+    import sqlite3
+
+    from services.library import MIGRATIONS
+    from services.status import ErrorKind
+
+    root = tmp_path / "lib"
+    (root / ".atelier").mkdir(parents=True)
+    old = sqlite3.connect(root / ".atelier" / "index.sqlite3", isolation_level=None)
+    for statement in MIGRATIONS[1] + MIGRATIONS[2]:
+        old.execute(statement)
+    old.execute(
+        "INSERT INTO generations(id, created_at, prompt, model, params, status) VALUES ('g', 1, 'a fox', 'm', '{}', 'ok')"
+    )
+    old.execute("PRAGMA user_version=2")
+    old.close()
+    lib = Library(root)
+    lib._open_for_browsing(LibraryError("The library folder is read-only.", kind=ErrorKind.READ_ONLY))
+    assert [e.prompt for e in lib.history()] == ["a fox"] and lib.history()[0].status == "ok"
+    with pytest.raises(LibraryError, match="read-only"):
+        lib.begin(GenerationRequest("x", "m"), endpoint="t", protocol="generateContent")
+    lib.close()
 
 
 # --- rows -------------------------------------------------------------------------------------------------------------
