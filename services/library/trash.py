@@ -43,11 +43,10 @@ def trash(library: Library, image_ids: Sequence[int]) -> list[str]:
         for _, rel in rows:
             files.move_to_trash(rel)
             moved.append(rel)
-    except OSError as exc:
-        left = [image_id for image_id, rel in rows if rel not in moved]
-        index.write(f"UPDATE images SET trashed=0 WHERE id IN ({_marks(len(left))})", left)
+    except OSError as exc:  # all or nothing: what moved comes back, every row is shown again
         for rel in moved:
             files.move_back(rel)
+        index.write(f"UPDATE images SET trashed=0 WHERE id IN ({_marks(len(rows))})", [r[0] for r in rows])
         raise problems.disk_problem(library.root, exc) from exc
     return moved
 
