@@ -370,4 +370,8 @@ def cmd_rebuild(args, services: Services) -> int:
             f"Rebuilt the index of {library.root}: {report['images']} images in {report['generations']} "
             f"generations ({report['without_metadata']} without metadata, {report['unreadable']} unreadable)."
         )
+        for skipped in report["skipped"]:
+            print(f"  skipped {skipped['path']}: {skipped['reason']}")
+        for damaged in report["damaged"]:
+            print(f"  {damaged['path']}: {damaged['reason']}")
     return EXIT_OK

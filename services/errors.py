@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.status import ErrorKind
+
 
 class AtelierError(Exception):
     """Base: `str(error)` is always a complete sentence, safe to show (no key, no traceback)."""
@@ -25,13 +27,14 @@ class InputError(AtelierError):
 class LibraryError(AtelierError):
     """The library folder or its index cannot be written or read.
 
-    `kind`: full, read_only (the library can still be browsed), busy, corrupt (rebuild it), or other.
+    `kind`: DISK_FULL or READ_ONLY (the library can still be browsed), INDEX_BUSY, INDEX_CORRUPT (rebuild it), or
+    LIBRARY for anything else.
     """
 
     http_status = None
     status = "LIBRARY"
 
-    def __init__(self, message: str, *, kind: str = "other"):
+    def __init__(self, message: str, *, kind: ErrorKind = ErrorKind.LIBRARY):
         super().__init__(message)
         self.kind = kind
 

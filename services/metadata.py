@@ -228,35 +228,55 @@ def _xmp_texts(xmp: str) -> dict[str, str]:
     return found
 
 
-def atelier_record(value) -> dict | None:
+def atelier_record(value, problems: list[str] | None = None) -> dict | None:
     """An Atelier record whose fields have the types the library relies on, or None when it is not one.
 
-    Keeps what is well-formed, drops or defaults what is not (a damaged or hand-edited file must not stop a rebuild).
+    Keeps what is well-formed, drops or defaults what is not (a damaged or hand-edited file must not stop a rebuild);
+    each field dropped is named in `problems`.
     """
     if not isinstance(value, dict):
         return None
     gid = value.get("generation_id")
     if not isinstance(gid, str | int) or isinstance(gid, bool) or str(gid) == "":
         return None
+    dropped: list[str] = []
     record = dict(value, generation_id=str(gid))
     ts = record.get("created_ts")
-    if not (isinstance(ts, int | float) and not isinstance(ts, bool) and math.isfinite(ts) and 0 < ts < 1e11):
-        record.pop("created_ts", None)
+    if ts is not None and not (
+        isinstance(ts, int | float) and not isinstance(ts, bool) and math.isfinite(ts) and 0 < ts < 1e11
+    ):
+        record.pop("created_ts")
+        dropped.append("created_ts")
     index = record.get("index")
-    record["index"] = index if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < 10_000 else 0
+    if index is not None and not (isinstance(index, int) and not isinstance(index, bool) and 0 <= index < 10_000):
+        dropped.append("index")
+        index = None
+    record["index"] = index or 0
+    if "request" in record and not isinstance(record["request"], dict):
+        dropped.append("request")
     request = dict(record["request"]) if isinstance(record.get("request"), dict) else {}
     for key in ("prompt", "model", "protocol", "aspect_ratio", "size", "person_generation"):
-        if key in request and not isinstance(request[key], str):
+        wrong = request.get(key)
+        if key in request and not isinstance(wrong, str):
             request.pop(key)
-    if not isinstance(request.get("seed"), int) or isinstance(request.get("seed"), bool):
+            dropped += [f"request.{key}"] if wrong is not None else []
+    seed = request.get("seed")
+    if "seed" in request and seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        dropped.append("request.seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
         request.pop("seed", None)
     if not isinstance(request.get("references", []), list):
         request["references"] = []
+        dropped.append("request.references")
     request.setdefault("prompt", "")
     record["request"] = request
     for key in ("model", "endpoint", "text", "generator", "created_at"):
-        if key in record and not isinstance(record[key], str):
+        wrong = record.get(key)
+        if key in record and not isinstance(wrong, str):
             record.pop(key)
+            dropped += [key] if wrong is not None else []
+    if dropped and problems is not None:
+        problems.append("Atelier's metadata had wrong values in " + ", ".join(dropped))
     return record
 
 
@@ -264,7 +284,7 @@ def _record_from_json(text: str | None, problems: list[str]) -> dict | None:
     if not text:
         return None
     try:
-        record = atelier_record(json.loads(text))
+        record = atelier_record(json.loads(text), problems)
     except (ValueError, RecursionError):
         record = None
     if record is None:
@@ -272,11 +292,15 @@ def _record_from_json(text: str | None, problems: list[str]) -> dict | None:
     return record
 
 
-def read_embedded(data: bytes, name: str = "") -> dict | None:
-    """Atelier's record inside a PNG or JPEG (checked, see atelier_record), or None. Never raises."""
-    problems: list[str] = []
-    record = _record_from_json(read_texts(data, problems).get(JSON_KEYWORD), problems)
-    _report(name, problems)
+def read_embedded(data: bytes, name: str = "", problems: list[str] | None = None) -> dict | None:
+    """Atelier's record inside a PNG or JPEG (checked, see atelier_record), or None. Never raises.
+
+    What was damaged is logged once and, when `problems` is given, added to it."""
+    found: list[str] = []
+    record = _record_from_json(read_texts(data, found).get(JSON_KEYWORD), found)
+    _report(name, found)
+    if problems is not None:
+        problems.extend(found)
     return record
 
 

@@ -203,3 +203,15 @@ def test_rebuild_command(tmp_path):
     assert code == 0 and json.loads(out)["images"] == 2
     code, out, _ = atelier("history", "--json", "--library", str(lib))
     assert len(json.loads(out)[0]["images"]) == 2
+
+
+def test_rebuild_json_lists_the_files_it_skipped(tmp_path):
+    lib = tmp_path / "lib"
+    gen_json("x", "--endpoint", "demo", "--library", str(lib))
+    broken = lib / "images" / "broken.png"
+    broken.write_bytes(png("broken")[:8] + b"no IHDR, only this")  # a PNG signature and nothing usable
+    code, out, _ = atelier("rebuild", "--library", str(lib), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["images"] == 1 and report["unreadable"] == 1
+    assert [item["path"] for item in report["skipped"]] == [str(broken)]
+    assert report["skipped"][0]["reason"].endswith(".")

@@ -153,9 +153,11 @@ def test_search_favourite_delete_and_undo(qtbot, window):
     qtbot.waitUntil(lambda: window.gallery_model.rowCount() == 1)
     assert window.undo_button.isVisibleTo(window)
     path = window.library.root / fox[R.PATH]
-    assert path.exists()  # deleted files go to the trash only when the window closes
+    # kept in the library's own trash folder (which a rebuild does not index) until the window closes
+    assert not path.exists() and window.library.files.in_trash(fox[R.PATH]).exists()
     window.undo_action.trigger()
     qtbot.waitUntil(lambda: window.gallery_model.rowCount() == 2, timeout=5000)
+    assert path.exists()
 
 
 def test_cancel_a_slow_job(qtbot, window):
@@ -275,12 +277,15 @@ def test_interrupted_job_is_shown_and_retried(qtbot, qloop, services):
 def test_library_that_cannot_be_written_opens_for_browsing(qtbot, qloop, services):
     from services.errors import LibraryError
     from services.library import Library
+    from services.status import ErrorKind
 
     w = open_window(qtbot, services)
     generate(qtbot, w, "a red kite")
     close_window(qtbot, w)
     library = Library(services.library_root())
-    library._open_for_browsing(LibraryError("The disk holding the library is full.", kind="full"))  # as open() does
+    library._open_for_browsing(
+        LibraryError("The disk holding the library is full.", kind=ErrorKind.DISK_FULL)
+    )  # as open() does
     w = MainWindow(services, library)
     w.show()
     try:

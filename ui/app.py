@@ -138,6 +138,7 @@ async def open_library_or_explain(services: Services):
 
     from services.errors import LibraryError
     from services.library import Library
+    from services.status import ErrorKind
     from ui.common import ask, tr
 
     try:
@@ -146,7 +147,7 @@ async def open_library_or_explain(services: Services):
         problem = exc
     log.error("cannot open the library: %s", problem)
     title = tr("Atelier cannot open the library")
-    if problem.kind != "corrupt":
+    if problem.kind != ErrorKind.INDEX_CORRUPT:
         await ask(None, QMessageBox.Icon.Critical, title, str(problem), [tr("Quit")])
         return None
     # The error's own advice names the command line; in the window the question is the advice.

@@ -1,0 +1,196 @@
+"""Reading the index: the history, the gallery's rows, filters and full-text search.
+
+Each function takes the calling thread's connection (from Index.session) and returns plain values.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from services.library.rows import GalleryRow, HistoryEntry, HistoryQuery
+from services.status import Status
+from services.types import SavedImage
+
+HISTORY_COLUMNS = "id, created_at, prompt, model, status, reason, text, params, endpoint, error, attempts, cost_usd"
+# The gallery's columns, in GalleryRow's order; `{created}` is the generation's or (favourites) the image's time.
+IMAGE_COLUMNS = (
+    "i.id, i.generation_id, {created}, g.status, i.sha256, i.path, i.width, i.height, i.favourite, g.model, g.reason"
+)
+ATTEMPT_COLUMNS = "NULL, g.id, g.created_at, g.status, NULL, NULL, 0, 0, 0, g.model, g.reason"
+# Word for word the condition of the partial index generations_unfinished (schema step 2), so SQLite uses it.
+UNFINISHED = "g.status <> 'ok'"
+assert Status.OK == "ok"
+
+_gallery_row = functools.partial(tuple.__new__, GalleryRow)  # the cheapest way to name 100,000 fetched tuples
+
+
+def fts_query(text: str) -> str | None:
+    """The user's words as an FTS5 query: every word must match, the last one as a prefix (search as you type)."""
+    words = re.findall(r"\w+", text, re.UNICODE)
+    if not words:
+        return None
+    quoted = [f'"{w}"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def filters(query: HistoryQuery, alias: str = "g") -> tuple[list[str], list]:
+    where: list[str] = []
+    args: list = []
+    fts = fts_query(query.search) if query.search else None
+    if query.search and fts is None:
+        where.append("0")
+    if fts:
+        where.append(f"{alias}.seq IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
+        args.append(fts)
+    if query.model:
+        where.append(f"{alias}.model = ?")
+        args.append(query.model)
+    if query.statuses:
+        where.append(f"{alias}.status IN ({','.join('?' * len(query.statuses))})")
+        args.extend(str(s) for s in query.statuses)
+    if query.since is not None:
+        where.append(f"{alias}.created_at >= ?")
+        args.append(query.since)
+    if query.until is not None:
+        where.append(f"{alias}.created_at < ?")
+        args.append(query.until)
+    return where, args
+
+
+def history(
+    conn: sqlite3.Connection, root: Path, query: HistoryQuery, limit: int | None, offset: int
+) -> list[HistoryEntry]:
+    where, args = filters(query)
+    if query.favourites_only:
+        where.append("EXISTS (SELECT 1 FROM images i WHERE i.generation_id=g.id AND i.favourite AND NOT i.trashed)")
+    sql = f"SELECT {HISTORY_COLUMNS} FROM generations g"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY g.created_at DESC, g.seq DESC"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        args += [limit, offset]
+    entries = [entry_from_row(row) for row in conn.execute(sql, args).fetchall()]
+    attach_images(conn, root, entries)
+    return entries
+
+
+def generation(conn: sqlite3.Connection, root: Path, generation_id: str) -> HistoryEntry | None:
+    row = conn.execute(f"SELECT {HISTORY_COLUMNS} FROM generations WHERE id=?", (generation_id,)).fetchone()
+    if row is None:
+        return None
+    entry = entry_from_row(row)
+    attach_images(conn, root, [entry])
+    return entry
+
+
+def attach_images(conn: sqlite3.Connection, root: Path, entries: list[HistoryEntry]) -> None:
+    by_id = {e.generation_id: e for e in entries}
+    ids = list(by_id)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(
+            "SELECT id, generation_id, idx, path, width, height, mime_type, sha256 FROM images"
+            f" WHERE NOT trashed AND generation_id IN ({','.join('?' * len(chunk))}) ORDER BY idx",
+            chunk,
+        ).fetchall()
+        for image_id, gid, idx, path, width, height, mime, sha in rows:
+            by_id[gid].images.append(SavedImage(image_id, gid, idx, str(root / path), width, height, mime, sha))
+
+
+def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) -> list[GalleryRow]:
+    where, args = filters(query)
+    image_where = ["NOT i.trashed", *where]
+    if query.favourites_only:
+        image_where.append("i.favourite")
+    if query.favourites_only:  # few rows: straight from the partial index of favourites
+        source, created = "images i JOIN generations g ON g.id = i.generation_id", "i.created_at"
+    else:
+        # Walking generations newest first lets a LIMIT stop early, even under a search matching a quarter of
+        # 100,000 prompts (150 ms to 18 ms for the first 1,500 rows). An image's created_at is its generation's.
+        source, created = (
+            "generations g INDEXED BY generations_created JOIN images i ON i.generation_id = g.id",
+            "g.created_at",
+        )
+    sql = f"SELECT {IMAGE_COLUMNS.format(created=created)} FROM {source} WHERE " + " AND ".join(image_where)
+    all_args = list(args)
+    if query.include_failed and not query.favourites_only:
+        failed_where = [
+            UNFINISHED,
+            "g.status <> 'running'",
+            "NOT EXISTS (SELECT 1 FROM images i WHERE i.generation_id = g.id)",
+            *where,
+        ]
+        # INDEXED BY: walk the few unfinished jobs, not a broad search's matches (19 ms under "fox").
+        sql += (
+            f" UNION ALL SELECT {ATTEMPT_COLUMNS} FROM generations g INDEXED BY generations_unfinished WHERE "
+            + " AND ".join(failed_where)
+        )
+        all_args += args
+    sql += " ORDER BY 3 DESC, 1 DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        all_args.append(limit)
+    return list(map(_gallery_row, conn.execute(sql, all_args)))
+
+
+def gallery_rows(conn: sqlite3.Connection, image_ids: Sequence[int], generation_ids: Sequence[str]) -> list[GalleryRow]:
+    """The rows of these images, and of these generations' attempts without an image, as gallery() makes them."""
+    image_ids, generation_ids = list(image_ids), list(generation_ids)
+    parts, args = [], []
+    if image_ids:
+        parts.append(
+            f"SELECT {IMAGE_COLUMNS.format(created='g.created_at')} FROM images i JOIN generations g"
+            f" ON g.id = i.generation_id WHERE NOT i.trashed AND i.id IN ({','.join('?' * len(image_ids))})"
+        )
+        args += image_ids
+    if generation_ids:
+        parts.append(
+            f"SELECT {ATTEMPT_COLUMNS} FROM generations g WHERE g.id IN ({','.join('?' * len(generation_ids))})"
+            " AND NOT EXISTS (SELECT 1 FROM images i WHERE i.generation_id = g.id)"
+        )
+        args += generation_ids
+    if not parts:
+        return []
+    return list(map(_gallery_row, conn.execute(" UNION ALL ".join(parts) + " ORDER BY 3 DESC, 1 DESC", args)))
+
+
+def models_used(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT DISTINCT model FROM generations ORDER BY model")]
+
+
+def count_images(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM images WHERE NOT trashed").fetchone()[0]
+
+
+def entry_from_row(row) -> HistoryEntry:
+    gid, created, prompt, model, status, reason, text, params, endpoint, error, attempts, cost = row
+    return HistoryEntry(
+        gid,
+        created,
+        prompt,
+        model,
+        Status(status),
+        reason,
+        text or "",
+        loads(params) or {},
+        endpoint,
+        loads(error),
+        attempts or 0,
+        cost,
+    )
+
+
+def loads(text):
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

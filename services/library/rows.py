@@ -1,0 +1,86 @@
+"""What the library's readers get back: history entries, gallery rows, and the query that selects them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from services.library.files import iso
+from services.status import Status
+from services.types import SavedImage
+
+
+@dataclass
+class HistoryEntry:
+    generation_id: str
+    created_at: float
+    prompt: str
+    model: str
+    status: Status
+    reason: str | None
+    text: str
+    params: dict
+    endpoint: str | None
+    error: dict | None
+    attempts: int
+    cost_usd: float | None
+    images: list[SavedImage] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "generation_id": self.generation_id,
+            "created_at": iso(self.created_at),
+            "prompt": self.prompt,
+            "model": self.model,
+            "status": str(self.status),
+            "reason": self.reason,
+            "text": self.text,
+            "images": [i.as_json() for i in self.images],
+            "attempts": self.attempts,
+            "cost_usd": self.cost_usd,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    search: str = ""
+    model: str | None = None
+    statuses: tuple[str, ...] = ()  # Status values; empty: all
+    favourites_only: bool = False
+    since: float | None = None
+    until: float | None = None
+    include_failed: bool = True
+
+
+EVERYTHING = HistoryQuery()  # the default query: every attempt, newest first
+
+
+class GalleryRow(NamedTuple):
+    """One tile of the gallery: an image, or an attempt without one (image_id None). Made only by the library.
+
+    A tuple, so 100,000 load fast; the columns' order is this class's, and the queries select in it. Positional
+    access (`row[GalleryRow.PATH]`) works as well as `row.path`.
+    """
+
+    image_id: int | None
+    generation_id: str
+    created_at: float  # the generation's
+    status: str  # a stored Status value; `state` gives the Status
+    sha256: str | None
+    path: str | None  # relative to the library root
+    width: int
+    height: int
+    favourite: int
+    model: str
+    reason: str | None
+
+    @property
+    def state(self) -> Status:
+        return Status(self.status)
+
+
+# GalleryRow.IMAGE_ID == 0 ... GalleryRow.REASON == 10, from the fields above (one order, written once).
+for _position, _name in enumerate(GalleryRow._fields):
+    setattr(GalleryRow, _name.upper(), _position)
+del _position, _name
