@@ -158,7 +158,10 @@ class SettingsDialog(QDialog):
         self.key_status.setText(text)
 
     def _forget_key(self):
-        self.services.keys.clear(self.endpoint.currentData())
+        try:
+            self.services.keys.clear(self.endpoint.currentData())
+        except RuntimeError as exc:  # a locked keychain kept it: say so, the key is still there
+            self.error.setText(str(exc))
         self._endpoint_changed()
 
     def _store_key(self) -> bool:
