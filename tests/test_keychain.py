@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from services.emulator import Emulator
 from services.keys import KeychainError, KeyStore
@@ -337,3 +338,22 @@ def test_a_refusing_keychain_raises_one_sentence_and_keeps_no_copy(monkeypatch, 
     stand_in(monkeypatch, 5, OSError("bus gone"))
     with pytest.raises(KeychainError, match=r"did not answer \(OSError\)"):
         store.set("google", "AIza-refused-1234")
+
+
+def test_settings_dialog_says_a_locked_keychain_kept_the_key(qtbot, monkeypatch):
+    from keyring.errors import KeyringLocked
+
+    from services.app import Services
+    from ui.settings_dialog import SettingsDialog
+
+    services = Services.create()
+    services.settings.set("endpoint", "google")
+    stand_in(monkeypatch, 5, KeyringLocked("Failed to unlock the collection!"))
+    dialog = SettingsDialog(services)
+    qtbot.addWidget(dialog)
+    assert "locked" in dialog.key_status.text()
+    qtbot.mouseClick(dialog.forget_key, Qt.MouseButton.LeftButton)  # raised out of the slot before
+    assert "locked" in dialog.error.text() and "could not be removed" in dialog.error.text()
+    dialog.key.setText("AIza-typed-in-the-dialog")
+    assert dialog._store_key() is False and "could not be stored" in dialog.error.text()
+    services.shutdown()

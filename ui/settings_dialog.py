@@ -155,6 +155,8 @@ class SettingsDialog(QDialog):
             text = tr("A key is {0}.").format(where[status.source])
         else:
             text = tr("No key yet. Get one at aistudio.google.com (Google) or from your proxy.")
+        if status.problem:  # the keychain is locked: a key may be there, unreadable now
+            text = status.problem
         self.key_status.setText(text)
 
     def _forget_key(self):
