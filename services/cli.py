@@ -336,11 +336,16 @@ def cmd_key(args, services: Services) -> int:
         where = {"keychain": "the system keychain", "file": f"the private file {status.fallback_path}"}
         source = status.source or "none"
         print(f"Key for {name}: {where.get(source, source.replace('environment:', 'environment variable '))}.")
+        if status.problem:
+            print(status.problem)
         if not status.keychain_available:
             print("This system has no keychain; `key set --allow-file` keeps the key in a file only you can read.")
         return EXIT_OK
     if args.action == "clear":
-        store.clear(name)
+        try:
+            store.clear(name)
+        except RuntimeError as exc:  # a locked keychain kept it
+            raise InputError(str(exc)) from None
         print(f"Removed the stored key for {name}.")
         return EXIT_OK
     if sys.stdin.isatty():

@@ -18,11 +18,32 @@ SERVICE = "Atelier"
 ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
 
+class KeychainError(RuntimeError):
+    """The system keychain is there but refused (locked, or its service failed); the message is one sentence."""
+
+
 @dataclass(frozen=True)
 class KeyStatus:
     source: str | None  # "environment:NAME", "keychain", "file", or None
     keychain_available: bool
     fallback_path: Path
+    problem: str | None = None  # why the keychain could not be read (locked...), when it could not
+
+
+def _keychain_refused(exc: Exception, doing: str) -> KeychainError:
+    """One sentence for a keychain failure; the exception's text is not used (it is the backend's, not ours)."""
+    try:
+        from keyring.errors import KeyringLocked
+
+        locked = isinstance(exc, KeyringLocked) or "Locked" in type(exc).__name__
+    except ImportError:
+        locked = False
+    if locked:
+        return KeychainError(
+            f"The system keychain is locked, so the key could not be {doing}. Unlock it (log in to your desktop "
+            "session, or open your keychain app) and try again, or set GEMINI_API_KEY."
+        )
+    return KeychainError(f"The system keychain did not answer ({type(exc).__name__}), so the key could not be {doing}.")
 
 
 class KeyStore:
@@ -34,48 +55,70 @@ class KeyStore:
         return f"api-key:{endpoint_name}"
 
     def keychain_available(self) -> bool:
+        """A keychain keyring recommends (priority 1 or more): not its null or fail backends, and not a plain-text
+        file such as keyrings.alt's (priority below 1), which would put the key in clear on disk unasked."""
         try:
             import keyring
-            from keyring.backends import fail, null
 
             backend = keyring.get_keyring()
-            chain = getattr(backend, "backends", [backend])
-            return bool(chain) and not all(isinstance(b, fail.Keyring | null.Keyring) for b in chain)
-        except Exception:  # any import or backend failure means: no keychain here
+            chain = getattr(backend, "backends", None) or [backend]
+            return any(type(b).priority >= 1 for b in chain)
+        except Exception:  # any import, backend or D-Bus failure means: no keychain here
             return False
+
+    def _read_keychain(self, endpoint_name: str) -> str | None:
+        import keyring
+
+        try:
+            return keyring.get_password(SERVICE, self._account(endpoint_name))
+        except Exception as exc:
+            raise _keychain_refused(exc, "read") from None
 
     def get(self, endpoint_name: str, *, keychain: bool = True) -> tuple[str | None, str | None]:
         """(key, source). The environment first: it is what a script or a shell session asked for now.
 
         keychain=False skips the system keychain (importing keyring and asking it costs 50 ms or more).
         """
+        key, source, _ = self._find(endpoint_name, keychain=keychain)
+        return key, source
+
+    def _find(self, endpoint_name: str, *, keychain: bool = True) -> tuple[str | None, str | None, str | None]:
+        """(key, source, why the keychain could not be read)."""
         for var in ENV_VARS:
             value = os.environ.get(var, "").strip()
             if value:
-                return value, f"environment:{var}"
+                return value, f"environment:{var}", None
+        problem = None
         if keychain and self.keychain_available():
             try:
-                import keyring
-
-                value = keyring.get_password(SERVICE, self._account(endpoint_name))
+                value = self._read_keychain(endpoint_name)
                 if value:
-                    return value, "keychain"
-            except Exception as exc:
-                log.warning("keychain read failed: %s", type(exc).__name__)
+                    return value, "keychain", None
+            except KeychainError as exc:
+                log.warning("keychain read failed: %s", exc)
+                problem = str(exc)
         value = self._read_file().get(endpoint_name)
         if value:
-            return value, "file"
-        return None, None
+            return value, "file", problem
+        return None, None, problem
 
     def set(self, endpoint_name: str, key: str, *, allow_file: bool = False) -> str:
-        """Stores the key; returns where. Without a keychain, only with `allow_file` (the user said yes)."""
+        """Stores the key; returns where. Without a keychain, only with `allow_file` (the user said yes).
+
+        A keychain that is there but refuses (locked) raises KeychainError even with `allow_file`: a second copy in
+        a file would disagree with the keychain's once it is unlocked.
+        """
         key = key.strip()
         if not key:
             raise ValueError("The key is empty.")
         if self.keychain_available():
             import keyring
 
-            keyring.set_password(SERVICE, self._account(endpoint_name), key)
+            try:
+                keyring.set_password(SERVICE, self._account(endpoint_name), key)
+            except Exception as exc:
+                raise _keychain_refused(exc, "stored") from None
+            self._drop_from_file(endpoint_name)  # an older key kept in the file stays no longer in clear on disk
             return "keychain"
         if not allow_file:
             raise RuntimeError(
@@ -89,20 +132,27 @@ class KeyStore:
         return "file"
 
     def clear(self, endpoint_name: str) -> None:
+        """Removes the key from the file and the keychain; KeychainError if the keychain kept it (locked)."""
+        self._drop_from_file(endpoint_name)
         if self.keychain_available():
-            try:
-                import keyring
+            import keyring
+            from keyring.errors import PasswordDeleteError
 
+            try:
                 keyring.delete_password(SERVICE, self._account(endpoint_name))
-            except Exception:
-                pass
+            except PasswordDeleteError:
+                pass  # none stored there
+            except Exception as exc:
+                raise _keychain_refused(exc, "removed") from None
+
+    def status(self, endpoint_name: str) -> KeyStatus:
+        _, source, problem = self._find(endpoint_name)
+        return KeyStatus(source, self.keychain_available(), self.fallback_path, problem)
+
+    def _drop_from_file(self, endpoint_name: str) -> None:
         keys = self._read_file()
         if keys.pop(endpoint_name, None) is not None:
             write_atomically(self.fallback_path, json.dumps(keys).encode(), mode=0o600)
-
-    def status(self, endpoint_name: str) -> KeyStatus:
-        _, source = self.get(endpoint_name)
-        return KeyStatus(source, self.keychain_available(), self.fallback_path)
 
     def _read_file(self) -> dict:
         try:

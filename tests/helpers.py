@@ -1,7 +1,9 @@
 """Small builders shared by the tests."""
 
+import asyncio
 import base64
 import struct
+import time
 import zlib
 
 from services.catalog import Catalog
@@ -66,3 +68,21 @@ def demo_endpoint(server) -> Endpoint:
 
 def custom_endpoint(server, auth="header") -> Endpoint:
     return custom(server.url, auth)
+
+
+async def requests_arrive(server, count: int = 1, timeout: float = 10.0) -> None:
+    """Waits on the loop until the emulator has received `count` requests; fails the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while len(server.requests) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the emulator received {len(server.requests)} of {count} requests in {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+async def ends_cancelled(task: asyncio.Task, timeout: float = 10.0) -> None:
+    """Waits (bounded) for a task that was just cancelled; fails unless it ended by that cancellation."""
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    assert task in done, f"the task was still running {timeout} s after cancel()"
+    if not task.cancelled():
+        error = task.exception()
+        raise AssertionError(f"the task raised {error!r} instead" if error else "the task swallowed the cancel")

@@ -13,7 +13,18 @@ from services.events import Finished, ImageSaved, Retrying
 from services.generation import load_reference, validate
 from services.types import GenerationRequest, ReferenceImage
 from tests.conftest import run
-from tests.helpers import b64, bomb_png, custom_endpoint, demo_endpoint, gemini_body, image_part, png, service_for
+from tests.helpers import (
+    b64,
+    bomb_png,
+    custom_endpoint,
+    demo_endpoint,
+    ends_cancelled,
+    gemini_body,
+    image_part,
+    png,
+    requests_arrive,
+    service_for,
+)
 
 CATALOG = Catalog.load()
 
@@ -180,11 +191,9 @@ def test_cancel_records_cancelled(library, emulator):
                 GenerationRequest("x", "gemini-3.1-flash-image"), endpoint=demo_endpoint(emulator), key=None
             )
         )
-        while not emulator.requests:
-            await asyncio.sleep(0.01)
+        await requests_arrive(emulator)
         task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await ends_cancelled(task)
 
     run(go())
     [entry] = library.history()

@@ -3,7 +3,10 @@
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +18,8 @@ from services.imaging import check_image
 from services.library import HistoryQuery, Library, fts_query, slugify
 from services.types import GenerationRequest, ReceivedImage
 from tests.helpers import jpeg, png, png_with_chunk
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def received(data: bytes) -> ReceivedImage:
@@ -99,16 +104,53 @@ def test_atomic_write_leaves_nothing_half_written(library, monkeypatch):
     assert leftovers == []
 
 
-def test_read_only_library_says_so(tmp_path):
+AS_NOBODY = ["unshare", "--map-user=65534", "--map-group=65534"]  # owns our files inside, without capabilities
+PRIVATE_MOUNTS = ["unshare", "-rm"]
+WRITE_PROBE = """
+import sys
+from services.errors import LibraryError
+from services.library import Library
+
+try:
+    Library(sys.argv[1]).open().check_writable()
+    print("wrote")
+except LibraryError as exc:
+    print(f"refused {exc.kind}: {exc}")
+"""
+
+
+def _runs(argv: list[str]) -> bool:
+    return (
+        bool(shutil.which(argv[0])) and subprocess.run([*argv, "true"], capture_output=True, timeout=30).returncode == 0
+    )
+
+
+@pytest.mark.parametrize("cause", ["no write permission", "read-only mount"])
+def test_read_only_library_says_so(tmp_path, cause):
+    """Probed in a user namespace, so that it holds when the tests run as root too (root may write anywhere)."""
     lib = Library(tmp_path / "lib").open()
-    os.chmod(lib.images_dir, 0o500)
+    images = lib.images_dir
+    lib.close()
+    if cause == "no write permission":
+        argv, mount = AS_NOBODY, ""
+    else:
+        argv, mount = PRIVATE_MOUNTS, 'mount --bind "$IMAGES" "$IMAGES" && mount -o remount,bind,ro "$IMAGES" && '
+    if not _runs(argv):
+        pytest.skip(f"needs user namespaces ({' '.join(argv)})")
+    env = {**os.environ, "IMAGES": str(images), "PYTHON": sys.executable, "PROBE": WRITE_PROBE, "PYTHONPATH": str(ROOT)}
+    os.chmod(images, 0o500 if cause == "no write permission" else 0o700)
     try:
-        if os.access(lib.images_dir, os.W_OK):
-            pytest.skip("running as a user who can write anywhere")
-        with pytest.raises(LibraryError, match="read-only"):
-            lib.check_writable()
+        proc = subprocess.run(
+            [*argv, "sh", "-c", mount + 'exec "$PYTHON" -c "$PROBE" "$0"', str(lib.root)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
-        os.chmod(lib.images_dir, 0o700)
+        os.chmod(images, 0o700)
+    assert proc.stdout.startswith("refused read_only: ") and "read-only" in proc.stdout, proc.stdout + proc.stderr
+    assert list(images.iterdir()) == [], "the probe left a file behind"
 
 
 def test_thumbnail_made_once(library):

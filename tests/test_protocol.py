@@ -5,6 +5,7 @@ import pytest
 from services import protocol
 from services.catalog import Catalog
 from services.emulator import to_snake
+from services.errors import ApiError
 from services.types import GenerationRequest, ReferenceImage
 from tests.helpers import b64, bomb_png, gemini_body, image_part, jpeg, png
 
@@ -237,6 +238,7 @@ def test_proxy_html_and_text_errors_read_plainly():
 
 
 def test_truncated_success_body_is_retryable():
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ApiError) as info:
         protocol.decode_json(b'{"candidates": [{"content": {"parts": [{"inlineData": {"data": "iVBO', 200)
+    assert info.value.kind == "bad_response" and info.value.http_status == 200
     assert info.value.retryable and "cut off" in str(info.value)

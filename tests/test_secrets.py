@@ -64,6 +64,7 @@ def test_key_appears_nowhere(tmp_path, isolated_home):
         capture_output=True,
         env=env,
         cwd=ROOT,
+        timeout=60,
     )
     outputs.append(proc.stdout + proc.stderr)
     needle = KEY.encode()

@@ -155,10 +155,15 @@ class SettingsDialog(QDialog):
             text = tr("A key is {0}.").format(where[status.source])
         else:
             text = tr("No key yet. Get one at aistudio.google.com (Google) or from your proxy.")
+        if status.problem:  # the keychain is locked: a key may be there, unreadable now
+            text = status.problem
         self.key_status.setText(text)
 
     def _forget_key(self):
-        self.services.keys.clear(self.endpoint.currentData())
+        try:
+            self.services.keys.clear(self.endpoint.currentData())
+        except RuntimeError as exc:  # a locked keychain kept it: say so, the key is still there
+            self.error.setText(str(exc))
         self._endpoint_changed()
 
     def _store_key(self) -> bool:
