@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.status import ErrorKind
+
 
 class AtelierError(Exception):
     """Base: `str(error)` is always a complete sentence, safe to show (no key, no traceback)."""
@@ -34,6 +36,30 @@ class LibraryError(AtelierError):
     def __init__(self, message: str, *, kind: str = "other"):
         super().__init__(message)
         self.kind = kind
+
+
+class BudgetError(AtelierError):
+    """A job would cross a spending cap; refused before anything was sent. The sentence names the cap, what is
+    spent and what is left."""
+
+    http_status = None
+    status = "BUDGET"
+
+    def __init__(
+        self, message: str, *, endpoint: str | None, period: str, cap: float, spent: float, estimated: float | None
+    ):
+        super().__init__(message)
+        self.kind = ErrorKind.BUDGET
+        self.endpoint = endpoint  # None: the cap for all endpoints
+        self.period = period  # daily or monthly
+        self.cap = cap
+        self.spent = spent
+        self.left = max(0.0, cap - spent)
+        self.estimated = estimated
+
+
+class LedgerError(AtelierError):
+    """The spending ledger (in the user data folder) cannot be read or written."""
 
 
 @dataclass
