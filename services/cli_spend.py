@@ -23,8 +23,9 @@ from datetime import date
 from services import endpoints
 from services.endpoints import Endpoint
 from services.errors import BudgetError, InputError, LedgerError
-from services.ledger import GROUPINGS, Budget, Ledger, endpoint_key, ledger_path, this_month, usd_text
+from services.ledger import GROUPINGS, Ledger, endpoint_key, ledger_path
 from services.pricing import estimate_job
+from services.spending import Budget, this_month, usd_text
 from services.types import GenerationRequest
 
 EXIT_OK, EXIT_INPUT, EXIT_LEDGER, EXIT_BUDGET = 0, 2, 6, 7

@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from datetime import time as clock
 from pathlib import Path
 
 from services.endpoints import Endpoint
 from services.errors import BudgetError, LedgerError
-from services.pricing import cost_from_usage
 from services.settings import AppPaths
-from services.types import Usage
+from services.spending import BreakdownRow, Budget, SpendRecord, Summary, SummaryRow, local_start, usd_text
 
 LEDGER_FILE = "spending.sqlite3"
 ALL = "*"  # the budget row that caps every endpoint together
@@ -65,125 +61,6 @@ def endpoint_key(endpoint: Endpoint) -> str:
     """The name spending is recorded and capped under: google, chainhub, demo, or a custom endpoint's base URL
     (two proxies are two endpoints)."""
     return endpoint.base_url if endpoint.name == "custom" else endpoint.name
-
-
-@dataclass(frozen=True)
-class SpendRecord:
-    """One billed attempt (one request that the server answered, blocked or not).
-
-    Its identity is (library, generation_id, part): recording it again, or again after an index rebuild, counts it
-    once. `part` tells apart the requests of one generation (Gemini sends one per image); 0 when one record covers
-    the whole generation. `usd` None: the model's price is unknown.
-    """
-
-    generation_id: str
-    library: str
-    endpoint: str
-    model: str
-    usd: float | None
-    estimated: bool = False
-    images: int = 0
-    at: float = field(default_factory=time.time)
-    part: int = 0
-    status: str = "ok"
-    batch: bool = False
-    input_tokens: int = 0
-    output_tokens: int = 0  # output text and thinking
-    image_tokens: int = 0
-
-    @classmethod
-    def priced(
-        cls,
-        *,
-        generation_id: str,
-        library: str | Path,
-        endpoint: str,
-        model: str,
-        usage: Usage | None,
-        images: int,
-        size: str | None = None,
-        batch: bool = False,
-        status: str = "ok",
-        at: float | None = None,
-        part: int = 0,
-    ) -> SpendRecord:
-        """A record whose cost comes from the server's usage (services.pricing), estimated where none came back."""
-        usd, estimated = cost_from_usage(model, usage, batch, images=images, size=size)
-        u = usage or Usage()
-        return cls(
-            generation_id=generation_id,
-            library=str(library),
-            endpoint=endpoint,
-            model=model.removeprefix("models/"),
-            usd=usd,
-            estimated=estimated,
-            images=images,
-            at=time.time() if at is None else at,
-            part=part,
-            status=str(status),
-            batch=batch,
-            input_tokens=u.prompt_tokens,
-            output_tokens=(u.text_tokens or max(0, u.output_tokens - u.image_tokens)) + u.thoughts_tokens,
-            image_tokens=u.image_tokens,
-        )
-
-
-@dataclass(frozen=True)
-class SummaryRow:
-    key: str
-    usd: float
-    images: int
-    attempts: int
-
-    def as_json(self) -> dict:
-        return {"key": self.key, "usd": round(self.usd, 6), "images": self.images, "attempts": self.attempts}
-
-
-@dataclass(frozen=True)
-class Summary:
-    total_usd: float
-    estimated_usd: float  # the part of total_usd estimated (no usage came back)
-    attempts: int
-    images: int
-    unpriced: int  # attempts whose model has no known price (counted, not in the totals)
-    rows: list[SummaryRow]
-
-    def as_json(self) -> dict:
-        """The `spend --json` contract."""
-        return {
-            "total_usd": round(self.total_usd, 6),
-            "estimated_usd": round(self.estimated_usd, 6),
-            "attempts": self.attempts,
-            "images": self.images,
-            "rows": [r.as_json() for r in self.rows],
-        }
-
-
-@dataclass(frozen=True)
-class Budget:
-    endpoint: str | None  # None: all endpoints together
-    daily: float | None
-    monthly: float | None
-
-    def as_json(self) -> dict:
-        return {"endpoint": self.endpoint or "all", "daily_usd": self.daily, "monthly_usd": self.monthly}
-
-
-def this_week(today: date) -> tuple[date, date]:
-    return today - timedelta(days=today.weekday()), today
-
-
-def this_month(today: date) -> tuple[date, date]:
-    return today.replace(day=1), today
-
-
-def local_start(day: date) -> float:
-    """Epoch seconds of local midnight starting `day`."""
-    return datetime.combine(day, clock()).timestamp()
-
-
-def usd_text(value: float) -> str:
-    return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.3f}"
 
 
 class Ledger:
@@ -320,6 +197,19 @@ class Ledger:
             unpriced=int(totals[4]),
             rows=[SummaryRow(str(k), float(usd), int(images), int(n)) for k, usd, images, n in rows],
         )
+
+    def breakdown(self, since: date | None, until: date | None) -> list[BreakdownRow]:
+        """Spending per local day, endpoint and model, oldest day first (what Export CSV writes)."""
+        where, params = self._where(since, until, None)
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT date(at, 'unixepoch', 'localtime') AS d, endpoint, model, COALESCE(SUM(usd), 0),"
+                " COALESCE(SUM(CASE WHEN estimated THEN usd END), 0), SUM(images), COUNT(*)"
+                f" FROM attempts{where} GROUP BY d, endpoint, model ORDER BY d, endpoint, model",
+                params,
+            ).fetchall()
+        )
+        return [BreakdownRow(str(d), e, m, float(u), float(eu), int(i), int(n)) for d, e, m, u, eu, i, n in rows]
 
     # --- budgets -----------------------------------------------------------------------------------------------
     def set_budget(self, endpoint: str | None, daily: float | None = None, monthly: float | None = None) -> Budget:

@@ -7,7 +7,8 @@ import pytest
 
 from services import endpoints
 from services.errors import BudgetError
-from services.ledger import Ledger, SpendRecord
+from services.ledger import Ledger
+from services.spending import SpendRecord
 from services.status import ErrorKind
 from services.types import GenerationRequest
 from tests.test_cli import atelier

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from services.errors import BudgetError, LedgerError
-from services.ledger import Ledger, SpendRecord, ledger_path, this_month, this_week
+from services.ledger import Ledger, ledger_path
 from services.pricing import usage_from_metadata
 from services.settings import AppPaths
+from services.spending import SpendRecord, this_month, this_week
 from services.status import ErrorKind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +130,8 @@ def test_periods():
 
 WRITER = """
 import sys
-from services.ledger import Ledger, SpendRecord
+from services.ledger import Ledger
+from services.spending import SpendRecord
 ledger = Ledger(sys.argv[1])
 for i in range(40):
     ledger.record(SpendRecord(f"{sys.argv[2]}-{i}", "/lib", "google", "gemini-3-pro-image", 0.01, images=1))
@@ -204,3 +206,19 @@ def test_a_damaged_ledger_is_one_sentence(tmp_path):
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(LedgerError, match="spending ledger .* cannot be used: it is damaged"):
         Ledger(path).summary(None, None)
+
+
+def test_breakdown_and_csv(ledger, tmp_path):
+    from services.spending import write_csv
+
+    ledger.record(rec("a", 0.134, when=datetime(2026, 11, 20, 9)))
+    ledger.record(rec("b", 0.24, when=datetime(2026, 11, 20, 10), estimated=True))
+    ledger.record(rec("c", 0.04, when=datetime(2026, 11, 21, 9), endpoint="chainhub", model="imagen-4.0-generate-001"))
+    rows = ledger.breakdown(date(2026, 11, 1), date(2026, 11, 30))
+    path = tmp_path / "out" / "spending.csv"
+    write_csv(path, rows)
+    assert path.read_text().splitlines() == [
+        "day,endpoint,model,usd,estimated_usd,images,attempts",
+        "2026-11-20,google,gemini-3-pro-image,0.374000,0.240000,2,2",
+        "2026-11-21,chainhub,imagen-4.0-generate-001,0.040000,0.000000,1,1",
+    ]
