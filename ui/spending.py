@@ -119,6 +119,7 @@ class SpendingView(QWidget):
             box.addWidget(caption)
             box.addWidget(label)
             cards.addLayout(box)
+            cards.addSpacing(28)
         cards.addStretch(1)
 
         self.period_buttons = QButtonGroup(self)

@@ -20,7 +20,6 @@ class DayBar:
     usd: float
     images: int
     attempts: int
-    estimated_usd: float = 0.0
 
 
 class DayBarChart(QWidget):
@@ -71,8 +70,6 @@ class DayBarChart(QWidget):
         text = tr("{0}: {1} · {2} images · {3} attempts").format(
             bar.day.strftime("%a %d %b %Y"), money(bar.usd), bar.images, bar.attempts
         )
-        if bar.estimated_usd:
-            text += tr(" ({0} estimated)").format(money(bar.estimated_usd))
         return text
 
     # --- input -------------------------------------------------------------------------------------------------
@@ -114,7 +111,7 @@ class DayBarChart(QWidget):
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             painter.setPen(text_colour)
             label = QRectF(0, y - metrics.height() / 2, MARGIN_LEFT - 6, metrics.height())
-            painter.drawText(label, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, money(value))
+            painter.drawText(label, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._axis(value))
         colour = palette.color(QPalette.ColorRole.Highlight)
         hover = colour.lighter(130) if colour.lightness() < 128 else colour.darker(125)
         painter.setPen(Qt.PenStyle.NoPen)
@@ -129,6 +126,11 @@ class DayBarChart(QWidget):
             painter.drawText(box, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, text)
         painter.end()
 
+    def _axis(self, value: float) -> str:
+        if not value:
+            return "$0"
+        return f"${value:.2f}" if self._top >= 1 else f"${value:.3f}"
+
     def _label_indices(self, metrics: QFontMetrics) -> list[int]:
         """Day labels that fit without overlapping: every n-th day, always the first and the last."""
         n = len(self._bars)
@@ -141,11 +143,11 @@ class DayBarChart(QWidget):
 
 
 def _nice_ceiling(value: float) -> float:
-    """The top of the axis: 1, 2, 2.5 or 5 times a power of ten, at or above `value`."""
+    """The top of the axis: a round step (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8) times a power of ten, at or above `value`."""
     if value <= 0:
         return 0.0
     magnitude = 10 ** int(f"{value:e}".split("e")[1])
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if value <= step * magnitude + 1e-12:
             return step * magnitude
     return 10 * magnitude
