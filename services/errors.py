@@ -46,7 +46,15 @@ class BudgetError(AtelierError):
     status = "BUDGET"
 
     def __init__(
-        self, message: str, *, endpoint: str | None, period: str, cap: float, spent: float, estimated: float | None
+        self,
+        message: str,
+        *,
+        endpoint: str | None,
+        period: str,
+        cap: float,
+        spent: float,
+        estimated: float | None,
+        left: float | None = None,
     ):
         super().__init__(message)
         self.kind = ErrorKind.BUDGET
@@ -54,7 +62,7 @@ class BudgetError(AtelierError):
         self.period = period  # daily or monthly
         self.cap = cap
         self.spent = spent
-        self.left = max(0.0, cap - spent)
+        self.left = max(0.0, cap - spent) if left is None else left
         self.estimated = estimated
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -249,18 +250,29 @@ class Ledger:
         scope = endpoint or ALL
         return self._run(lambda db: db.execute("DELETE FROM budgets WHERE endpoint=?", (scope,)).rowcount > 0)
 
-    def check(self, endpoint: str, estimated_usd: float | None, now: datetime | None = None) -> None:
+    def check(
+        self,
+        endpoint: str,
+        estimated_usd: float | None,
+        now: datetime | None = None,
+        pending: Mapping[str, float] | None = None,
+    ) -> None:
         """Raises BudgetError when a job of about `estimated_usd` would cross a cap that applies to `endpoint` (its
-        own, or the one for all endpoints), today or this month in local time. A job whose price is unknown
-        (None) is refused only once a cap is already reached. Nothing is raised for the free demo endpoint."""
+        own, or the one for all endpoints), today or this month in local time. `pending`: the estimated cost of jobs
+        already sent and not yet recorded, by endpoint (a queue running jobs side by side passes it, so four jobs
+        started together cannot cross a cap together). A job whose price is unknown (None) is refused only once a
+        cap is reached. Nothing is raised for the free demo endpoint."""
         if endpoint in FREE_ENDPOINTS:
             return
         today = (now.astimezone() if now and now.tzinfo else (now or datetime.now())).date()
         cost = estimated_usd or 0.0
+        priced = estimated_usd is not None and estimated_usd > 0
+        pending = pending or {}
         worst: BudgetError | None = None
         for budget in self.budgets():
             if budget.endpoint not in (None, endpoint):
                 continue
+            on_the_way = sum(v for k, v in pending.items() if budget.endpoint in (None, k) and k not in FREE_ENDPOINTS)
             for period, cap, since in (
                 ("daily", budget.daily, today),
                 ("monthly", budget.monthly, today.replace(day=1)),
@@ -268,26 +280,28 @@ class Ledger:
                 if cap is None:
                     continue
                 spent = self.spent(since, today, budget.endpoint)
-                priced = estimated_usd is not None and estimated_usd > 0
-                over = spent + cost > cap + 1e-9 if priced else spent >= cap - 1e-9
-                if over and (worst is None or cap - spent < worst.cap - worst.spent):
-                    worst = _budget_error(budget.endpoint, period, cap, spent, estimated_usd)
+                committed = spent + on_the_way
+                over = committed + cost > cap + 1e-9 if priced else committed >= cap - 1e-9
+                if over and (worst is None or cap - committed < worst.left):
+                    worst = _budget_error(budget.endpoint, period, cap, spent, estimated_usd, on_the_way)
         if worst is not None:
             raise worst
 
 
-def _budget_error(endpoint: str | None, period: str, cap: float, spent: float, estimated: float | None) -> BudgetError:
+def _budget_error(
+    endpoint: str | None, period: str, cap: float, spent: float, estimated: float | None, on_the_way: float = 0.0
+) -> BudgetError:
     scope = f"for {endpoint}" if endpoint else "for all endpoints"
     when = "today" if period == "daily" else "this month"
-    left = max(0.0, cap - spent)
+    left = max(0.0, cap - spent - on_the_way)
+    used = f"{usd_text(spent)} spent {when}"
+    if on_the_way:
+        used += f" and about {usd_text(on_the_way)} on its way"
     if estimated:
         message = (
             f"This job (about {usd_text(estimated)}) would cross the {period} cap of {usd_text(cap)} {scope}: "
-            f"{usd_text(spent)} spent {when}, {usd_text(left)} left."
+            f"{used}, {usd_text(left)} left."
         )
     else:
-        message = (
-            f"The {period} cap of {usd_text(cap)} {scope} is reached: {usd_text(spent)} spent {when}, "
-            f"{usd_text(left)} left."
-        )
-    return BudgetError(message, endpoint=endpoint, period=period, cap=cap, spent=spent, estimated=estimated)
+        message = f"The {period} cap of {usd_text(cap)} {scope} is reached: {used}, {usd_text(left)} left."
+    return BudgetError(message, endpoint=endpoint, period=period, cap=cap, spent=spent, estimated=estimated, left=left)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from services.pricing import cost_from_usage
 from services.settings import write_atomically
-from services.types import Usage
+from services.types import GenerationResult, Usage
 
 
 @dataclass(frozen=True)
@@ -161,3 +161,32 @@ def csv_bytes(rows: list[BreakdownRow]) -> bytes:
 def write_csv(path: Path, rows: list[BreakdownRow]) -> None:
     """Written whole or not at all (temp file, then rename)."""
     write_atomically(Path(path), csv_bytes(rows))
+
+
+def billed_record(
+    result: GenerationResult,
+    *,
+    library: str | Path,
+    endpoint: str,
+    size: str | None,
+    batch: bool = False,
+    at: float | None = None,
+    part: int = 0,
+) -> SpendRecord | None:
+    """The ledger's record of a finished generation (its usage summed over its requests), or None when nothing was
+    billed: no usage came back and no image arrived (a refused request, a network failure, a cancel)."""
+    if result.usage is None and not result.images:
+        return None
+    return SpendRecord.priced(
+        generation_id=result.generation_id,
+        library=library,
+        endpoint=endpoint,
+        model=result.model,
+        usage=result.usage,
+        images=len(result.images),
+        size=size,
+        batch=batch,
+        status=result.status,
+        at=at,
+        part=part,
+    )

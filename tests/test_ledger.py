@@ -193,6 +193,22 @@ def test_check_refuses_a_job_that_would_cross_a_cap(ledger):
     ledger.check("google", 0.05, datetime(2026, 11, 24, 8))  # a new local day
 
 
+def test_jobs_on_their_way_count_against_the_cap(ledger):
+    ledger.record(rec("a", 0.50))
+    ledger.set_budget("google", daily=1.0)
+    ledger.check("google", 0.134, NOW, pending={"google": 0.30, "chainhub": 5.0, "demo": 9.0})
+    with pytest.raises(BudgetError) as caught:
+        ledger.check("google", 0.134, NOW, pending={"google": 0.40})
+    assert str(caught.value) == (
+        "This job (about $0.134) would cross the daily cap of $1.00 for google: $0.500 spent today and about $0.400"
+        " on its way, $0.100 left."
+    )
+    assert caught.value.left == pytest.approx(0.1)
+    ledger.set_budget(None, daily=1.0)  # the cap for all endpoints counts every endpoint's jobs on their way
+    with pytest.raises(BudgetError, match="for all endpoints"):
+        ledger.check("google", 0.134, NOW, pending={"chainhub": 0.40})
+
+
 def test_a_job_of_unknown_price_is_refused_only_once_the_cap_is_reached(ledger):
     ledger.set_budget(None, daily=1.0)
     ledger.check("google", None, NOW)
