@@ -1,4 +1,5 @@
-"""The command line: generate, history, models, key, rebuild. Its JSON and exit codes are a contract.
+"""The command line: generate, history, models, key, rebuild; spend and budget (services/cli_spend.py).
+Its JSON and exit codes are a contract.
 
 Exit codes: 0 at least one image saved; 2 bad input, nothing sent; 3 blocked or no image; 4 the server refused or
 retries ran out; 5 network failure or timeout; 6 the image could not be saved (disk); 130 interrupted; 1 a bug
@@ -14,6 +15,7 @@ import logging
 import sys
 from datetime import datetime
 
+from services import cli_spend
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rebuild", help="rebuild the library index from the image files")
     r.add_argument("--library")
     r.add_argument("--json", action="store_true")
+    cli_spend.add_commands(sub)
     return parser
 
 
@@ -95,6 +98,7 @@ def run(argv: list[str], services: Services) -> int:
         "models": cmd_models,
         "key": cmd_key,
         "rebuild": cmd_rebuild,
+        **cli_spend.HANDLERS,
     }[args.command]
     try:
         return handler(args, services)

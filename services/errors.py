@@ -39,6 +39,38 @@ class LibraryError(AtelierError):
         self.kind = kind
 
 
+class BudgetError(AtelierError):
+    """A job would cross a spending cap; refused before anything was sent. The sentence names the cap, what is
+    spent and what is left."""
+
+    http_status = None
+    status = "BUDGET"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str | None,
+        period: str,
+        cap: float,
+        spent: float,
+        estimated: float | None,
+        left: float | None = None,
+    ):
+        super().__init__(message)
+        self.kind = ErrorKind.BUDGET
+        self.endpoint = endpoint  # None: the cap for all endpoints
+        self.period = period  # daily or monthly
+        self.cap = cap
+        self.spent = spent
+        self.left = max(0.0, cap - spent) if left is None else left
+        self.estimated = estimated
+
+
+class LedgerError(AtelierError):
+    """The spending ledger (in the user data folder) cannot be read or written."""
+
+
 @dataclass
 class ApiErrorInfo:
     http_status: int | None
