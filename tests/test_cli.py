@@ -55,7 +55,10 @@ def test_generate_demo_json_contract(tmp_path):
     for image in body["images"]:
         path = Path(image["path"])
         assert path.is_absolute() and path.is_file() and str(path).startswith(str(lib))
-        assert image["mime_type"] == "image/png" and (image["width"], image["height"]) == (1200, 896)  # Gemini 3.x 4:3 at 1K
+        assert image["mime_type"] == "image/png" and (image["width"], image["height"]) == (
+            1200,
+            896,
+        )  # Gemini 3.x 4:3 at 1K
         assert len(image["sha256"]) == 64
 
 
