@@ -229,6 +229,8 @@ def _describe_start(request: GenerationRequest, model: ModelInfo, endpoint_label
 
 def _describe_result(result: GenerationResult) -> None:
     cost = f", cost ${result.cost_usd:.3f}" if result.cost_usd else ""
+    if result.cost_usd is None:  # a model whose price nobody published: never an invented one
+        cost = ", price unknown"
     if result.images:
         print(f"Done: {len(result.images)} image{'s' if len(result.images) > 1 else ''} saved{cost}.")
         if result.reason:

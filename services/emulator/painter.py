@@ -79,6 +79,11 @@ class Painter:
                     base = self._render(every_motif, 48, 40, 0, fmt, grain)
                 self._render("edit", 40, 48, 1, "PNG", False, base=base, insets=(base,))
                 self._render("draft", 32, 32, 2, "PNG", False, draft=1)
+                canvas = QImage(32, 32, QImage.Format.Format_RGB32)
+                p = QPainter(canvas)
+                for draw in MOTIFS.values():  # a scene draws at most three of them
+                    draw(p, 16, 28, 20, QColor(200, 90, 60), random.Random(0))
+                p.end()
                 Painter._ready = True
 
     def png(self, prompt: str, width: int, height: int, variant: int = 0, fmt: str = "PNG") -> bytes:
