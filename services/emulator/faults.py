@@ -63,3 +63,13 @@ def to_snake(value):
     if isinstance(value, list):
         return [to_snake(v) for v in value]
     return value
+
+
+@dataclass
+class Reply:
+    """An answer that is not plain JSON with status 200: raw bytes (a download) or JSON with headers (an upload)."""
+
+    status: int = 200
+    body: bytes | dict = b""
+    content_type: str = "application/json"
+    headers: dict = field(default_factory=dict)

@@ -23,11 +23,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from services.catalog import Catalog, ModelInfo
 from services.emulator import discovery, gemini, imagen
+from services.emulator.batches import BatchService
 from services.emulator.conversation import Signer
-from services.emulator.faults import ApiFailure, Fault, RecordedRequest, google_error, not_found, to_snake
+from services.emulator.faults import ApiFailure, Fault, RecordedRequest, Reply, google_error, not_found, to_snake
+from services.emulator.files import FileStore
 from services.emulator.painter import Painter
 
-VERSIONED = re.compile(r"/(v1|v1beta)/(.+)")
+VERSIONED = re.compile(r"/(upload/|download/)?(v1|v1beta)/(.+)")
 MODEL_CALL = re.compile(r"models/([^/:]+):(\w+)")
 
 
@@ -52,9 +54,11 @@ class Emulator:
         page_size: int = 50,
         image_format: str = "PNG",
         signing_secret: bytes | None = None,
+        batch_turnaround: float = 0.0,
     ):
         """models: the ids served (default: the catalog's); signing_secret: what thought signatures are made with
-        (default: random, so a signature from another emulator is refused as Google refuses a forged one)."""
+        (default: random, so a signature from another emulator is refused as Google refuses a forged one);
+        batch_turnaround: seconds a batch job takes (half pending, half running; tests may change it)."""
         self.latency = latency
         self.require_key = require_key
         self.catalog = Catalog.load()
@@ -65,7 +69,10 @@ class Emulator:
         self.snake_case = snake_case
         self.page_size = page_size
         self.image_format = image_format
-        self.batch_enabled = False
+        self.batch_enabled = True
+        self.batch_turnaround = batch_turnaround
+        self.files = FileStore()
+        self.batches = BatchService()
         self.painter = Painter(texture=texture)
         self.signer = Signer(signing_secret or os.urandom(32))
         self.requests: list[RecordedRequest] = []
@@ -148,12 +155,23 @@ class Emulator:
                         "domain": "googleapis.com"}]  # fmt: skip
             raise ApiFailure(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", details)
 
-    def dispatch(self, method: str, path: str, query: dict, headers: dict, body) -> tuple[int, dict] | Stream:
+    def dispatch(self, method: str, path: str, query: dict, headers: dict, body, raw: bytes = b""):
+        """(status, JSON), a Stream or a Reply; raises ApiFailure for Google's error answers."""
         self.check_key(headers, query)
         versioned = VERSIONED.fullmatch(path.rstrip("/"))
         if not versioned:
             raise not_found(f"The requested URL {path} was not found on this server.")
-        version, resource = versioned.groups()
+        prefix, version, resource = versioned.groups()
+        if prefix == "upload/" and resource == "files" and method == "POST":
+            return self.files.upload(self, version, query, headers, body, raw)
+        if prefix == "download/" and resource.startswith("files/"):
+            return self.files.route(self, method, resource, version, query)
+        if prefix:
+            raise not_found(f"The requested URL {path} was not found on this server.")
+        if resource == "files" or resource.startswith("files/"):
+            return self.files.route(self, method, resource, version, query)
+        if resource == "batches" or resource.startswith("batches/"):
+            return self.batches.route(self, method, resource, query)
         if method == "GET" and resource == "models":
             return 200, discovery.list_models(self, query)
         if method == "GET" and resource.startswith("models/") and ":" not in resource:
@@ -180,6 +198,8 @@ class Emulator:
             return 200, imagen.predict(self, model, body)
         if verb == "countTokens":
             return 200, gemini.count_tokens(self, model, body)
+        if verb == "batchGenerateContent":
+            return 200, self.batches.create(self, model_id, body)
         answer = gemini.answer(self, model, body, stream=verb == "streamGenerateContent")
         if verb == "streamGenerateContent":
             pauses = answer.pauses or [0.0] * len(answer.events)
@@ -230,11 +250,16 @@ class _Handler(BaseHTTPRequestHandler):
         if emulator.latency and not emulator.wait(emulator.latency):
             return
         try:
-            reply = emulator.dispatch(method, parts.path, query, headers, body)
+            reply = emulator.dispatch(method, parts.path, query, headers, body, raw)
         except ApiFailure as failure:
             reply = failure.code, failure.body
         if isinstance(reply, Stream):
             return self._stream(reply)
+        if isinstance(reply, Reply):
+            data = (
+                reply.body if isinstance(reply.body, bytes) else json.dumps(emulator._maybe_snake(reply.body)).encode()
+            )
+            return self._send(reply.status, data, reply.content_type, reply.headers)
         status, answer = reply
         self._send(status, json.dumps(emulator._maybe_snake(answer)).encode(), "application/json")
 
