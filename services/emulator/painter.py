@@ -320,7 +320,7 @@ def _caption(p: QPainter, text: str, w: int, h: int, solid: bool = False) -> Non
     band_h = len(lines) * cap * 1.9 + cap * 1.2
     band = QRectF(margin, h - margin - band_h, w - 2 * margin, band_h)
     p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(QColor(12, 14, 28, 240 if solid else 130))  # an edit's words cover its parent's
+    p.setBrush(QColor(12, 14, 28, 255 if solid else 130))  # an edit's words cover its parent's
     p.drawRoundedRect(band, cap * 0.8, cap * 0.8)
     for index, line in enumerate(lines):
         x = (w - glyphs.text_width(line, cap)) / 2

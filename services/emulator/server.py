@@ -195,7 +195,10 @@ class Emulator:
             raise ApiFailure(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
         model = self.model_info(model_id)
         if verb == "predict":
-            return 200, imagen.predict(self, model, body)
+            answer = imagen.predict(self, model, body)
+            if "#slow" in json.dumps(body.get("instances")) and not self.wait(gemini.SLOW_SECONDS):
+                return 503, google_error(503, "UNAVAILABLE", "The server is shutting down.")
+            return 200, answer
         if verb == "countTokens":
             return 200, gemini.count_tokens(self, model, body)
         if verb == "batchGenerateContent":
