@@ -246,13 +246,17 @@ def _glow(p: QPainter, x: float, y: float, r: float, core: QColor, rim: QColor) 
 
 
 def _orbs(p: QPainter, w: int, horizon: float, edge: int, rng: random.Random, tint: QColor | None) -> None:
-    """No word we can draw: soft glowing shapes in the prompt's colours."""
+    """No word we can draw: soft bokeh discs in the prompt's colours (flat rings: a 2K PNG stays small)."""
     base_hue = tint.hslHue() if tint is not None else rng.randint(0, 359)
-    for _ in range(rng.randint(4, 7)):
-        centre = QPointF(rng.uniform(0.1, 0.9) * w, rng.uniform(0.25, 1.1) * horizon)
-        radius = rng.uniform(0.06, 0.2) * edge
-        colour = QColor.fromHsl((base_hue + rng.randint(-40, 40)) % 360, 190, rng.randint(120, 190), 210)
-        _glow(p, centre.x(), centre.y(), radius, colour, QColor(colour.red(), colour.green(), colour.blue(), 0))
+    p.setPen(Qt.PenStyle.NoPen)
+    for _ in range(rng.randint(5, 9)):
+        centre = QPointF(rng.uniform(0.05, 0.95) * w, rng.uniform(0.15, 1.05) * horizon)
+        radius = rng.uniform(0.04, 0.16) * edge
+        colour = QColor.fromHsl((base_hue + rng.randint(-40, 40)) % 360, 190, rng.randint(130, 200))
+        for ring, alpha in ((1.35, 40), (1.15, 70), (1.0, 150)):
+            colour.setAlpha(alpha)
+            p.setBrush(colour)
+            p.drawEllipse(centre, radius * ring, radius * ring)
 
 
 def _repaint(p: QPainter, parent: QImage, w: int, h: int, words: list[str], rng: random.Random) -> None:
