@@ -211,6 +211,21 @@ class Emulator:
             return 503, google_error(503, "UNAVAILABLE", "The server is shutting down.")
         return 200, answer.merged()
 
+    # The single-module emulator's interface, kept for code written against it (e.g. a batch add-on).
+
+    def generate_content(self, model_id: str, body: dict) -> tuple[int, dict]:
+        try:
+            return 200, gemini.answer(self, self.model_info(model_id), body, stream=False).merged()
+        except ApiFailure as failure:
+            return failure.code, failure.body
+
+    def _check_key(self, headers: dict, query: dict) -> tuple[int, dict] | None:
+        try:
+            self.check_key(headers, query)
+        except ApiFailure as failure:
+            return failure.code, failure.body
+        return None
+
     def _maybe_snake(self, value):
         return to_snake(value) if self.snake_case else value
 
