@@ -300,6 +300,8 @@ def cmd_models(args, services: Services) -> int:
             state = "available" if m.available_on(endpoint.name) else "not served here"
             if m.served is None and m.google_status == "retired" and endpoint.name == "google":
                 state = f"retired {m.retired_on}, use {m.replacement}"
+            elif m.google_status == "deprecated" and endpoint.name == "google":
+                state = f"deprecated, consider {m.replacement}" if m.replacement else "deprecated"
             print(f"  {m.id:<32} {m.protocol:<16} {price_text:<16} {state}")
     if problem is not None:
         _err(str(problem))

@@ -58,6 +58,7 @@ def test_cli_says_price_unknown(tmp_path):
     code, out, _ = atelier("models", "--endpoint", "google")
     line = next(row for row in out.splitlines() if "gemini-nano-banana-2.1" in row)
     assert code == 0 and "price unknown" in line
+    assert "deprecated, consider gemini-nano-banana-2.1" in next(r for r in out.splitlines() if "3.1-flash-image " in r)
     with Emulator(require_key="k-123456") as server:
         code, out, err = atelier(
             "generate", "a fox", "--endpoint", server.url, "--auth", "header", "--library", str(tmp_path / "lib"),

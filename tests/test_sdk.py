@@ -236,6 +236,16 @@ def test_stream_is_server_sent_events_of_whole_responses(emulator):
     assert "usageMetadata" in events[-1] and "inlineData" in events[-1]["candidates"][0]["content"]["parts"][-1]
 
 
+def test_a_slow_prompt_streams_its_thoughts_over_the_wait(client, monkeypatch):
+    from services.emulator import gemini
+
+    monkeypatch.setattr(gemini, "SLOW_SECONDS", 0.3)  # 20 s in the demo
+    events = list(client.models.generate_content_stream(model=FLASH, contents="a fox #slow", config=IMAGE_CONFIG))
+    parts = [p for e in events for p in e.candidates[0].content.parts]
+    assert parts[0].thought and sum(1 for p in parts if p.thought and p.inline_data) == 1
+    assert parts[-1].inline_data and not parts[-1].thought
+
+
 def test_non_stream_keeps_thoughts_private_unless_asked(client):
     plain = client.models.generate_content(model=PRO, contents="a robot", config=IMAGE_CONFIG)
     assert not any(p.thought for p in plain.candidates[0].content.parts)
