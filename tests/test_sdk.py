@@ -246,6 +246,13 @@ def test_a_slow_prompt_streams_its_thoughts_over_the_wait(client, monkeypatch):
     assert parts[-1].inline_data and not parts[-1].thought
 
 
+def test_an_emulated_proxy_that_does_not_stream_answers_404():
+    with Emulator(streaming=False) as proxy:
+        with pytest.raises(errors.ClientError) as missing:
+            list(sdk(proxy).models.generate_content_stream(model=FLASH, contents="x"))
+        assert missing.value.code == 404 and sdk(proxy).models.generate_content(model=FLASH, contents="x").candidates
+
+
 def test_non_stream_keeps_thoughts_private_unless_asked(client):
     plain = client.models.generate_content(model=PRO, contents="a robot", config=IMAGE_CONFIG)
     assert not any(p.thought for p in plain.candidates[0].content.parts)

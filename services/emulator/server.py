@@ -55,10 +55,12 @@ class Emulator:
         image_format: str = "PNG",
         signing_secret: bytes | None = None,
         batch_turnaround: float = 0.0,
+        streaming: bool = True,
     ):
         """models: the ids served (default: the catalog's); signing_secret: what thought signatures are made with
         (default: random, so a signature from another emulator is refused as Google refuses a forged one);
-        batch_turnaround: seconds a batch job takes (half pending, half running; tests may change it)."""
+        batch_turnaround: seconds a batch job takes (half pending, half running; tests may change it);
+        streaming: False answers `:streamGenerateContent` with 404, as proxies that do not stream do."""
         self.latency = latency
         self.require_key = require_key
         self.catalog = Catalog.load()
@@ -71,6 +73,7 @@ class Emulator:
         self.image_format = image_format
         self.batch_enabled = True
         self.batch_turnaround = batch_turnaround
+        self.streaming = streaming
         self.files = FileStore()
         self.batches = BatchService()
         self.painter = Painter(texture=texture)
@@ -181,12 +184,9 @@ class Emulator:
             raise not_found(f"The requested URL {path} was not found on this server.")
         model_id, verb = call.groups()
         protocol = self.models.get(model_id)
-        served = discovery.methods_of(protocol, self.batch_enabled) + (["streamGenerateContent"] if protocol else [])
-        if (
-            protocol is None
-            or verb not in served
-            or (verb == "streamGenerateContent" and protocol != "generateContent")
-        ):
+        streams = protocol == "generateContent" and self.streaming
+        served = discovery.methods_of(protocol, self.batch_enabled) + (["streamGenerateContent"] if streams else [])
+        if protocol is None or verb not in served:
             raise not_found(
                 f"models/{model_id} is not found for API version {version}, or is not supported for {verb}. Call "
                 "ListModels to see the list of available models and their supported methods."
