@@ -233,6 +233,8 @@ def _describe_start(request: GenerationRequest, model: ModelInfo, endpoint_label
 
 def _describe_result(result: GenerationResult) -> None:
     cost = f", cost ${result.cost_usd:.3f}" if result.cost_usd else ""
+    if result.cost_usd is None:  # a model whose price nobody published: never an invented one
+        cost = ", price unknown"
     if result.images:
         print(f"Done: {len(result.images)} image{'s' if len(result.images) > 1 else ''} saved{cost}.")
         if result.reason:
@@ -302,6 +304,8 @@ def cmd_models(args, services: Services) -> int:
             state = "available" if m.available_on(endpoint.name) else "not served here"
             if m.served is None and m.google_status == "retired" and endpoint.name == "google":
                 state = f"retired {m.retired_on}, use {m.replacement}"
+            elif m.google_status == "deprecated" and endpoint.name == "google":
+                state = f"deprecated, consider {m.replacement}" if m.replacement else "deprecated"
             print(f"  {m.id:<32} {m.protocol:<16} {price_text:<16} {state}")
     if problem is not None:
         _err(str(problem))

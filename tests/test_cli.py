@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from services.catalog import DEFAULT_MODEL
 from services.emulator import Emulator, Fault, google_error
 from tests.helpers import png
 
@@ -50,11 +51,14 @@ def test_generate_demo_json_contract(tmp_path):
         "attempts",
         "cost_usd",
     }
-    assert body["model"] == "gemini-3.1-flash-image" and body["error"] is None and body["attempts"] == 2
+    assert body["model"] == DEFAULT_MODEL and body["error"] is None and body["attempts"] == 2
     for image in body["images"]:
         path = Path(image["path"])
         assert path.is_absolute() and path.is_file() and str(path).startswith(str(lib))
-        assert image["mime_type"] == "image/png" and (image["width"], image["height"]) == (1280, 896)
+        assert image["mime_type"] == "image/png" and (image["width"], image["height"]) == (
+            1200,
+            896,
+        )  # Gemini 3.x 4:3 at 1K
         assert len(image["sha256"]) == 64
 
 
@@ -184,7 +188,7 @@ def test_human_output_has_progress_and_no_traceback(tmp_path):
 def test_models_json_with_discovery():
     code, out, _ = atelier("models", "--endpoint", "demo", "--json")
     models = {m["id"]: m for m in json.loads(out)}
-    assert code == 0 and len(models) == 7
+    assert code == 0 and len(models) == 9
     assert models["imagen-4.0-generate-001"]["protocol"] == "predict"
     assert models["imagen-4.0-generate-001"]["replacement"] == "gemini-3.1-flash-image"
     assert all(m["served"] for m in models.values())

@@ -243,4 +243,4 @@ def test_model_discovery_follows_pages():
                 return await client.list_models()
 
         models = run(go())
-        assert len(models) == 7 and len([r for r in server.requests if r.path == "/v1beta/models"]) == 4
+        assert len(models) == 9 and len([r for r in server.requests if r.path == "/v1beta/models"]) == 5
