@@ -32,6 +32,7 @@ class ModelInfo:
     google_status: str = "unknown"  # live, retired, unknown
     retired_on: str | None = None
     replacement: str | None = None
+    thinks: bool = False  # sends thought summaries and interim images when asked (thinkingConfig.includeThoughts)
     known: bool = True  # described in resources/models.json
     served: bool | None = None  # what the current endpoint's discovery said; None: not asked
 
@@ -85,6 +86,7 @@ def _from_dict(d: dict) -> ModelInfo:
         google_status=d.get("google_status", "unknown"),
         retired_on=d.get("retired_on"),
         replacement=d.get("replacement"),
+        thinks=bool(d.get("thinks", False)),
     )
 
 

@@ -11,6 +11,7 @@ from services.emulator import Fault, google_error
 from services.errors import InputError
 from services.events import Finished, ImageSaved, Retrying
 from services.generation import load_reference, validate
+from services.status import ErrorKind
 from services.types import GenerationRequest, ReferenceImage
 from tests.conftest import run
 from tests.helpers import b64, bomb_png, custom_endpoint, demo_endpoint, gemini_body, image_part, png, service_for
@@ -18,8 +19,8 @@ from tests.helpers import b64, bomb_png, custom_endpoint, demo_endpoint, gemini_
 CATALOG = Catalog.load()
 
 
-def generate(library, server, request, endpoint=None, key=None, **kw):
-    service = service_for(library)
+def generate(library, server, request, endpoint=None, key=None, service_kw=None, **kw):
+    service = service_for(library, **(service_kw or {}))
     events = []
     result = run(
         service.generate(
@@ -35,7 +36,7 @@ def generate(library, server, request, endpoint=None, key=None, **kw):
 
 def test_gemini_n_images_are_n_parallel_requests(library, emulator):
     req = GenerationRequest("a red fox in snow", "gemini-3.1-flash-image", count=3, aspect_ratio="16:9", size="2K")
-    result, events = generate(library, emulator, req)
+    result, events = generate(library, emulator, req, service_kw={"stream": False})
     assert result.status == "ok" and len(result.images) == 3
     posts = [r for r in emulator.requests if r.method == "POST"]
     assert len(posts) == 3
@@ -131,8 +132,9 @@ def test_some_requests_fail_some_succeed(library, emulator):
 def test_server_error_result_has_the_error_envelope(library, emulator):
     emulator.script(Fault(status=404, body=google_error(404, "NOT_FOUND", "models/x is not found")))
     result, _ = generate(library, emulator, GenerationRequest("x", "imagen-4.0-generate-001"))
-    assert result.status == "error" and result.error_kind == "api"
+    assert result.status == "error" and result.error_kind == ErrorKind.RETIRED_MODEL
     assert result.error["http_status"] == 404 and result.error["status"] == "NOT_FOUND"
+    assert result.error["kind"] == "retired_model"
     assert "gemini-3.1-flash-image" in result.error["message"]  # the retired model's replacement
     assert library.generation(result.generation_id).status == "error"
 
@@ -167,7 +169,7 @@ def test_512_size_spelling_falls_back(library, emulator):
     emulator.script(Fault(status=400, body=google_error(400, "INVALID_ARGUMENT", "Unsupported imageSize: 512")))
     result, _ = generate(library, emulator, GenerationRequest("x", "gemini-3.1-flash-image", size="512"))
     sizes = [r.body["generationConfig"]["imageConfig"]["imageSize"] for r in emulator.requests if r.method == "POST"]
-    assert sizes == ["512", "0.5K"] and result.status == "ok"
+    assert list(dict.fromkeys(sizes)) == ["512", "0.5K"] and result.status == "ok"  # streamed, then plain too
 
 
 def test_cancel_records_cancelled(library, emulator):
