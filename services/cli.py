@@ -126,6 +126,7 @@ def _fail_input(message: str, as_json: bool) -> int:
 
 def _fail(message: str, as_json: bool, status: str) -> None:
     """The generate contract's JSON object for a failure before any request, and the sentence on stderr."""
+    kind = ErrorKind.INPUT if status == "INVALID_INPUT" else ErrorKind.LIBRARY
     if as_json:
         print(
             json.dumps(
@@ -136,7 +137,7 @@ def _fail(message: str, as_json: bool, status: str) -> None:
                     "images": [],
                     "text": "",
                     "reason": message,
-                    "error": {"http_status": None, "status": status, "message": message},
+                    "error": {"http_status": None, "status": status, "message": message, "kind": kind},
                     "attempts": 0,
                     "cost_usd": None,
                 }

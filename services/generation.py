@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[GenerationEvent], None]
+SIZE_WORDS = re.compile(r"image.?size|512", re.I)
+THINKING_WORDS = re.compile(r"thinking|include.?thoughts", re.I)
 LIBRARY_KINDS = {
     "full": ErrorKind.DISK_FULL,
     "read_only": ErrorKind.READ_ONLY,
@@ -248,7 +250,7 @@ class GenerationService:
             body = protocol.predict_body(request, model, sample_count)
             return await client.call_model(model.id, "predict", body, protocol.parse_predict, **about)
 
-        async def send(size_spelling: str | None = None):
+        async def send(size_spelling: str | None = None, thoughts: bool = model.thinks):
             plain = protocol.generate_content_body(request, model, size_spelling)
             if not self.stream:
                 return await client.call_model(
@@ -256,7 +258,7 @@ class GenerationService:
                 )
             # Thought summaries and drafts are asked only of models the catalog knows to think: an unknown model
             # might refuse the field.
-            streamed = protocol.generate_content_body(request, model, size_spelling, include_thoughts=model.thinks)
+            streamed = protocol.generate_content_body(request, model, size_spelling, include_thoughts=thoughts)
             return await client.stream_content(
                 model.id,
                 streamed,
@@ -267,16 +269,26 @@ class GenerationService:
                 **about,
             )
 
-        try:
-            return await send()
-        except ApiError as error:
-            # The 512 size's spelling is not settled (`"512"` or `"0.5K"`): on a refusal that names the size,
-            # ask once more in the other spelling.
-            names_size = re.search(r"image.?size|512", error.server_message or "", re.I)
-            if request.size == "512" and error.kind == ErrorKind.BAD_REQUEST and names_size:
-                parsed, attempts = await send(size_spelling="0.5K")
-                return parsed, attempts + error.attempts
-            raise
+        spelling = None
+        attempts_before = 0
+        thoughts = model.thinks
+        while True:  # each refusal below is answered at most once
+            try:
+                parsed, attempts = await send(spelling, thoughts)
+                return parsed, attempts + attempts_before
+            except ApiError as error:
+                refused = error.kind == ErrorKind.BAD_REQUEST and (error.server_message or "")
+                # The 512 size's spelling is not settled (`"512"` or `"0.5K"`): on a refusal that names the size,
+                # ask once more in the other spelling.
+                if refused and request.size == "512" and spelling is None and SIZE_WORDS.search(refused):
+                    spelling = "0.5K"
+                # An endpoint that refuses to send thoughts still makes the image: ask without them.
+                elif refused and thoughts and THINKING_WORDS.search(refused):
+                    thoughts = False
+                else:
+                    error.attempts += attempts_before
+                    raise
+                attempts_before += error.attempts
 
     def _combine(self, gid, request, model: ModelInfo, endpoint: Endpoint, saved, collected: _Collected, notes):
         usage = Usage()

@@ -77,6 +77,23 @@ def test_models_not_known_to_think_are_not_asked_for_thoughts(library, sse):
     assert "thinkingConfig" not in sse.seen[0].body["generationConfig"]
 
 
+def test_an_endpoint_that_refuses_thoughts_is_asked_again_without_them(library, sse):
+    refusal = {
+        "error": {
+            "code": 400,
+            "status": "INVALID_ARGUMENT",
+            "message": 'Invalid JSON payload received. Unknown name "includeThoughts" at '
+            "'generation_config.thinking_config': Cannot find field.",
+        }
+    }
+    sse.script(
+        "streamGenerateContent", Reply(status=400, body=json.dumps(refusal).encode(), content_type="application/json")
+    )
+    result, _ = generate(library, sse, GenerationRequest("x", PRO))
+    assert result.status == "ok" and result.attempts == 2
+    assert [("thinkingConfig" in s.body["generationConfig"]) for s in sse.seen] == [True, False]
+
+
 def test_each_parallel_call_reports_its_own_index(library, sse):
     result, events = generate(library, sse, GenerationRequest("x", PRO, count=3))
     assert sorted(e.index for e in events if isinstance(e, Thought)) == [0, 1, 2]
