@@ -204,7 +204,8 @@ def _restore(value, bigs: list[memoryview]):
         for i, v in enumerate(value):
             value[i] = _restore(v, bigs)
     elif isinstance(value, str) and value.startswith(_MARK) and value[len(_MARK) :].isdigit():
-        return bigs[int(value[len(_MARK) :])]
+        index = int(value[len(_MARK) :])
+        return bigs[index] if index < len(bigs) else value
     return value
 
 
