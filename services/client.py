@@ -20,6 +20,7 @@ from services import protocol, streaming
 from services.endpoints import Endpoint
 from services.errors import ApiError, NetworkError, Redactor
 from services.status import ErrorKind
+from services.streaming import STREAM_SUPPORT, StreamUnsupported
 from services.types import ReceivedImage
 
 if TYPE_CHECKING:
@@ -31,35 +32,6 @@ MAX_RESPONSE_BYTES = 300 * 1024 * 1024  # four 4K PNGs in base64 are ~120 MB; an
 RetryCallback = Callable[[int, float, Exception], None]
 ThoughtCallback = Callable[[str], None]
 DraftCallback = Callable[[ReceivedImage], None]
-
-
-class StreamSupport:
-    """Whether an endpoint (by base URL) serves `:streamGenerateContent`, as learnt in this process.
-
-    An endpoint is tried streamed until it answers 404/405 there while `:generateContent` works; from then on, for
-    the rest of the process, it is asked the plain way.
-    """
-
-    def __init__(self) -> None:
-        self._known: dict[str, bool] = {}
-
-    def streams(self, base_url: str) -> bool | None:
-        return self._known.get(base_url)
-
-    def remember(self, base_url: str, streams: bool) -> None:
-        self._known[base_url] = streams
-
-    def forget(self) -> None:
-        self._known.clear()
-
-
-STREAM_SUPPORT = StreamSupport()
-
-
-class StreamUnsupported(Exception):
-    """`:streamGenerateContent` answered 404/405: ask `:generateContent` instead."""
-
-    attempts = 0  # failed streamed attempts before the 404/405 (a 503, then a proxy's 404...)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,35 @@ BIG_STRING = 64 * 1024  # strings at least this long are lifted out of the JSON 
 _MARK = "\x00big"
 
 
+class StreamSupport:
+    """Whether an endpoint (by base URL) serves `:streamGenerateContent`, as learnt in this process.
+
+    An endpoint is tried streamed until it answers 404/405 there while `:generateContent` works; from then on, for
+    the rest of the process, it is asked the plain way.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, bool] = {}
+
+    def streams(self, base_url: str) -> bool | None:
+        return self._known.get(base_url)
+
+    def remember(self, base_url: str, streams: bool) -> None:
+        self._known[base_url] = streams
+
+    def forget(self) -> None:
+        self._known.clear()
+
+
+STREAM_SUPPORT = StreamSupport()
+
+
+class StreamUnsupported(Exception):
+    """`:streamGenerateContent` answered 404/405: ask `:generateContent` instead."""
+
+    attempts = 0  # failed streamed attempts before the 404/405 (a 503, then a proxy's 404...)
+
+
 class EventSplitter:
     """Cuts an SSE byte stream into events; each event comes out as the list of chunks that hold it."""
 

@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from services import protocol, streaming
 from services.catalog import Catalog
-from services.client import STREAM_SUPPORT, GeminiClient, new_http_client
+from services.client import GeminiClient, new_http_client
 from services.endpoints import custom
 from services.events import Draft, Finished, ImageSaved, Retrying, Started, Thought
 from services.status import ErrorKind
+from services.streaming import STREAM_SUPPORT
 from services.types import GenerationRequest
 from tests.conftest import run
 from tests.helpers import gemini_body, png, png_with_chunk, service_for
