@@ -39,6 +39,11 @@ class ModelInfo:
     known: bool = True  # described in resources/models.json
     served: bool | None = None  # what the current endpoint's discovery said; None: not asked
 
+    @property
+    def thinks(self) -> bool:
+        """Sends thought summaries and interim images when asked (thinkingConfig.includeThoughts)."""
+        return bool(self.thinking_levels)
+
     def price_per_image(self, size: str | None) -> float | None:
         if not self.price_usd:
             return None

@@ -19,9 +19,10 @@ from services import cli_spend
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
-from services.events import GenerationEvent, ImageSaved, Retrying
+from services.events import Draft, GenerationEvent, ImageSaved, Retrying, Thought
 from services.generation import GenerationService, load_reference, validate
 from services.library import HistoryQuery
+from services.status import ErrorKind
 from services.types import GenerationRequest, GenerationResult
 
 EXIT_OK, EXIT_INPUT, EXIT_NO_IMAGE, EXIT_REFUSED, EXIT_NETWORK, EXIT_DISK, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 6, 130
@@ -129,6 +130,7 @@ def _fail_input(message: str, as_json: bool) -> int:
 
 def _fail(message: str, as_json: bool, status: str) -> None:
     """The generate contract's JSON object for a failure before any request, and the sentence on stderr."""
+    kind = ErrorKind.INPUT if status == "INVALID_INPUT" else ErrorKind.LIBRARY
     if as_json:
         print(
             json.dumps(
@@ -139,7 +141,7 @@ def _fail(message: str, as_json: bool, status: str) -> None:
                     "images": [],
                     "text": "",
                     "reason": message,
-                    "error": {"http_status": None, "status": status, "message": message},
+                    "error": {"http_status": None, "status": status, "message": message, "kind": kind},
                     "attempts": 0,
                     "cost_usd": None,
                 }
@@ -194,6 +196,11 @@ def cmd_generate(args, services: Services) -> int:
             print(f"  saved {image.index + 1}/{request.count}  {image.width}x{image.height}  {image.path}", flush=True)
         elif isinstance(event, Retrying):
             print(f"  retrying in {event.delay:.0f} s: {event.message}", flush=True)
+        elif isinstance(event, Thought):
+            print(f"  thinking ({event.index + 1}/{request.count}): {_one_line(event.text)}", flush=True)
+        elif isinstance(event, Draft):
+            size = f"{event.width}x{event.height}"
+            print(f"  draft ({event.index + 1}/{request.count}): {size} {event.mime_type}, not saved", flush=True)
 
     timeout = args.timeout or float(services.settings.get("timeout_s", 120))
     try:
@@ -211,14 +218,29 @@ def cmd_generate(args, services: Services) -> int:
     return exit_code(result)
 
 
+def _one_line(text: str, limit: int = 160) -> str:
+    """A thought summary as one line: its markdown heading if it has one, else its first words."""
+    line = " ".join(text.replace("**", "").split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+DISK_KINDS = (
+    ErrorKind.DISK_FULL,
+    ErrorKind.READ_ONLY,
+    ErrorKind.LIBRARY,
+    ErrorKind.INDEX_CORRUPT,
+    ErrorKind.INDEX_BUSY,
+)
+
+
 def exit_code(result: GenerationResult) -> int:
     if result.images:
         return EXIT_OK
     if result.status in ("blocked", "no_image"):
         return EXIT_NO_IMAGE
-    if result.error_kind == "network":
+    if result.error_kind in (ErrorKind.NETWORK, ErrorKind.TIMEOUT):
         return EXIT_NETWORK
-    if result.error_kind == "library":
+    if result.error_kind in DISK_KINDS:
         return EXIT_DISK
     return EXIT_REFUSED
 

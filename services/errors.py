@@ -81,8 +81,8 @@ class ApiErrorInfo:
 class ApiError(AtelierError):
     """The server answered, and the answer was a refusal or garbage.
 
-    `kind` is one of: auth, quota, rate_limit, overloaded, not_found, bad_request, blocked_prompt, precondition,
-    server, bad_response.
+    `kind` is an ErrorKind chosen where the answer was parsed (services/api_errors.py). `resume_at` (epoch seconds)
+    is set on DAILY_QUOTA: the moment the quota resets (midnight Pacific time).
     """
 
     def __init__(
@@ -91,11 +91,12 @@ class ApiError(AtelierError):
         *,
         http_status: int | None = None,
         status: str | None = None,
-        kind: str = "server",
+        kind: ErrorKind = ErrorKind.SERVER,
         retryable: bool = False,
         retry_after: float | None = None,
         reason: str | None = None,
         server_message: str | None = None,
+        resume_at: float | None = None,
     ):
         super().__init__(message)
         self.http_status = http_status
@@ -105,6 +106,7 @@ class ApiError(AtelierError):
         self.retry_after = retry_after
         self.reason = reason
         self.server_message = server_message
+        self.resume_at = resume_at
 
     def info(self) -> ApiErrorInfo:
         return ApiErrorInfo(self.http_status, self.status, self.message)
@@ -113,11 +115,11 @@ class ApiError(AtelierError):
 class NetworkError(AtelierError):
     """No usable answer arrived: no connection, a timeout, or a connection cut mid-answer."""
 
-    def __init__(self, message: str, *, kind: str = "connect"):
+    def __init__(self, message: str, *, kind: ErrorKind = ErrorKind.NETWORK):
         super().__init__(message)
-        self.kind = kind  # connect, timeout, cut
+        self.kind = kind  # NETWORK (no connection, or cut mid-answer) or TIMEOUT
         self.http_status = None
-        self.status = "NETWORK" if kind != "timeout" else "TIMEOUT"
+        self.status = "TIMEOUT" if kind == ErrorKind.TIMEOUT else "NETWORK"
         self.retryable = True
         self.retry_after = None
 

@@ -4,12 +4,13 @@ each answer arrives, and record the attempt whatever happens."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from services import protocol
@@ -17,123 +18,79 @@ from services.catalog import Catalog, ModelInfo
 from services.client import GeminiClient, RetryPolicy
 from services.endpoints import Endpoint
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
-from services.events import Finished, GenerationEvent, ImageSaved, Retrying, Started
-from services.imaging import SUPPORTED_REFERENCE_TYPES, sniff_mime
+from services.events import Draft, Finished, GenerationEvent, ImageSaved, Retrying, Started, Thought
 from services.library import Library
-from services.types import GenerationRequest, GenerationResult, ParsedResponse, ReferenceImage, SavedImage, Usage
+from services.status import ErrorKind
+from services.types import GenerationRequest, GenerationResult, ParsedResponse, SavedImage, Usage
+from services.validation import load_reference, validate  # noqa: F401 (load_reference: re-exported)
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger(__name__)
 
-MAX_INLINE_REQUEST_BYTES = 20 * 1024 * 1024  # the API's limit for a whole inline request
-MAX_REFERENCE_BYTES = (MAX_INLINE_REQUEST_BYTES * 3) // 4 - 64 * 1024  # base64 grows data by 4/3
-MAX_PROMPT_CHARS = 50_000
-PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 EventCallback = Callable[[GenerationEvent], None]
+SIZE_WORDS = re.compile(r"image.?size|512", re.I)
+THINKING_WORDS = re.compile(r"thinking|include.?thoughts", re.I)
+LIBRARY_KINDS = {
+    "full": ErrorKind.DISK_FULL,
+    "read_only": ErrorKind.READ_ONLY,
+    "busy": ErrorKind.INDEX_BUSY,
+    "corrupt": ErrorKind.INDEX_CORRUPT,
+}
 
 
-def estimate_tokens(prompt: str) -> int:
-    """A conservative token estimate: ~4 characters or one word per token, whichever is more."""
-    return max(len(prompt.encode("utf-8")) // 4, len(prompt.split()))
+def error_kind(error: AtelierError) -> ErrorKind:
+    """The ErrorKind of any failure on the generation road (LibraryError keeps its own words for its kinds)."""
+    if isinstance(error, LibraryError):
+        return LIBRARY_KINDS.get(error.kind, ErrorKind.LIBRARY)
+    if isinstance(error, InputError):
+        return ErrorKind.INPUT
+    kind = getattr(error, "kind", None)
+    return kind if isinstance(kind, ErrorKind) else ErrorKind.BUG
 
 
-def load_reference(path: str | Path) -> ReferenceImage:
-    """Reads a reference image file, checking it exists, is not too big, and is a type the API takes."""
-    path = Path(path).expanduser()
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError(f"The reference image {path} does not exist.") from None
-    except OSError as exc:
-        raise InputError(f"The reference image {path} cannot be read: {exc.strerror or exc}.") from None
-    if not path.is_file():
-        raise InputError(f"The reference image {path} is not a file.")
-    if size > MAX_REFERENCE_BYTES:
-        raise InputError(
-            f"The reference image {path.name} is {size / 2**20:.1f} MB; the API takes at most "
-            f"{MAX_REFERENCE_BYTES / 2**20:.0f} MB of reference images in one request."
-        )
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_REFERENCE_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"The reference image {path} cannot be read: {exc.strerror or exc}.") from None
-    mime = sniff_mime(data)
-    if mime not in SUPPORTED_REFERENCE_TYPES:
-        raise InputError(f"The reference image {path.name} is not a PNG, JPEG, WebP, HEIC or HEIF image.")
-    return ReferenceImage(str(path.resolve()), mime, data)
+class ParallelLimit:
+    """At most `limit` holders at once, and the limit can change while calls hold slots: calls already running keep
+    their slot until they end, and the new limit holds for every call that starts after the change (a swapped
+    Semaphore let the old and the new holders add up). Waiters are served in order."""
 
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.active = 0
+        self._waiters: deque[asyncio.Future] = deque()
 
-def validate(request: GenerationRequest, model: ModelInfo) -> GenerationRequest:
-    """The request as it will be sent, or InputError naming the limit it breaks. Nothing is sent before this."""
-    prompt = request.prompt.strip() if isinstance(request.prompt, str) else ""
-    if not prompt:
-        raise InputError("The prompt is empty: describe the image you want.")
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(
-            f"The prompt contains bytes that are not valid UTF-8 text (at character {exc.start + 1}); "
-            "save it as UTF-8 and try again."
-        ) from None
-    if "\x00" in prompt:
-        raise InputError("The prompt contains a NUL character; remove it and try again.")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InputError(f"The prompt is {len(prompt):,} characters long; the limit is {MAX_PROMPT_CHARS:,}.")
-    if model.prompt_token_limit and estimate_tokens(prompt) > model.prompt_token_limit:
-        raise InputError(
-            f"The prompt is too long for {model.id}: about {estimate_tokens(prompt)} tokens, and the model takes "
-            f"at most {model.prompt_token_limit} (roughly {model.prompt_token_limit * 4:,} characters)."
-        )
-    if not MODEL_ID.match(request.model or ""):
-        raise InputError(f"{request.model!r} is not a model id (letters, digits, '.', '-' and '_' only).")
-    if not isinstance(request.count, int) or not 1 <= request.count <= model.max_count:
-        raise InputError(f"{model.id} makes 1 to {model.max_count} images per job; {request.count!r} was asked.")
-    if request.aspect_ratio and request.aspect_ratio not in model.aspect_ratios:
-        raise InputError(
-            f"{model.id} does not take the aspect ratio {request.aspect_ratio}; it takes "
-            f"{', '.join(model.aspect_ratios)}."
-        )
-    size = request.size
-    if size:
-        size = size.strip().upper() if size.strip().upper().endswith("K") else size.strip()
-        if not model.sizes:
-            raise InputError(f"{model.id} has no size setting; leave the size out.")
-        if size not in model.sizes:
-            raise InputError(f"{model.id} does not make {size} images; it makes {', '.join(model.sizes)}.")
-    refs = request.references
-    if refs:
-        if model.max_reference_images == 0:
-            raise InputError(f"{model.id} does not take reference images.")
-        if len(refs) > model.max_reference_images:
-            raise InputError(
-                f"{model.id} takes at most {model.max_reference_images} reference images; {len(refs)} were given."
-            )
-        total = sum(len(r.data) for r in refs)
-        if total > MAX_REFERENCE_BYTES:
-            raise InputError(
-                f"The reference images add up to {total / 2**20:.1f} MB; one request takes at most "
-                f"{MAX_REFERENCE_BYTES / 2**20:.0f} MB."
-            )
-        for ref in refs:
-            if ref.mime_type not in SUPPORTED_REFERENCE_TYPES:
-                raise InputError(f"The reference image {Path(ref.path).name} is not a type the API takes.")
-    seed = request.seed
-    if seed is not None:
-        if not model.takes_seed:
-            raise InputError(f"{model.id} does not take a seed on this API.")
-        if not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
-            raise InputError(f"The seed must be a whole number from 0 to {2**31 - 1}.")
-    person = request.person_generation
-    if person is not None:
-        if not model.takes_person_generation:
-            person = None  # a setting carried over from an Imagen job; the Gemini models have no such parameter
-        elif person not in PERSON_GENERATION:
-            raise InputError(f"Person generation must be one of {', '.join(PERSON_GENERATION)}.")
-    return replace(request, prompt=prompt, size=size or None, person_generation=person, protocol=model.protocol)
+    def set_limit(self, limit: int) -> None:
+        self.limit = limit
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.active < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.active += 1  # the slot is handed over before the waiter runs again
+                waiter.set_result(None)
+
+    async def __aenter__(self) -> None:
+        if self.active < self.limit and not self._waiters:
+            self.active += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot, then cancelled: give it back
+                self.active -= 1
+                self._wake()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    async def __aexit__(self, *exc) -> None:
+        self.active -= 1
+        self._wake()
 
 
 @dataclass
@@ -141,6 +98,7 @@ class _Collected:
     parsed: list[ParsedResponse]
     errors: list[AtelierError]
     attempts: int = 0
+    reserved: int = 0  # images promised a place among the `count` asked, saved or being saved
 
 
 class GenerationService:
@@ -154,16 +112,21 @@ class GenerationService:
         http: httpx.AsyncClient | None = None,
         max_parallel: int = 4,
         retry: RetryPolicy | None = None,
+        stream: bool = True,
     ):
+        """`stream`: ask Gemini models through `:streamGenerateContent` (thoughts and drafts arrive as events; an
+        endpoint that has no such method falls back to `:generateContent`, remembered per endpoint)."""
         self.catalog = catalog
         self.library = library
         self.http = http
         self.retry = retry
+        self.stream = stream
         # Concurrency stays below the HTTP pool's size: cancelling a request that waits for a pool slot can leak it.
-        self._slots = asyncio.Semaphore(max_parallel)
+        self._slots = ParallelLimit(max(1, min(8, max_parallel)))
 
     def set_max_parallel(self, value: int) -> None:
-        self._slots = asyncio.Semaphore(max(1, min(8, value)))
+        """Safe while calls run: they finish on their slots; the new limit holds for the calls that start next."""
+        self._slots.set_limit(max(1, min(8, value)))
 
     def model_for(self, request: GenerationRequest) -> ModelInfo:
         return self.catalog.resolve(request.model, request.protocol)
@@ -217,10 +180,18 @@ class GenerationService:
         def on_retry(attempt: int, delay: float, error: Exception) -> None:
             emit(Retrying(attempt, delay, str(error)))
 
-        async def one_call(sample_count: int) -> None:
+        async def one_call(call_index: int, sample_count: int) -> None:
+            def on_thought(text: str) -> None:
+                emit(Thought(call_index, text))
+
+            def on_draft(image) -> None:
+                emit(Draft(call_index, image.data, image.mime_type, image.width, image.height))
+
             async with self._slots:
                 try:
-                    parsed, attempts = await self._call(client, request, model, sample_count, on_retry)
+                    parsed, attempts = await self._call(
+                        client, request, model, sample_count, on_retry, on_thought, on_draft
+                    )
                 except (ApiError, NetworkError) as error:
                     collected.errors.append(error)
                     collected.attempts += error.attempts
@@ -228,9 +199,12 @@ class GenerationService:
             collected.attempts += attempts
             collected.parsed.append(parsed)
             for image in parsed.images:
-                if len(saved) >= request.count:
+                # The place is taken before the first await: parallel calls that each bring extra images must not
+                # all pass this check before any of them has saved (#11 item 5).
+                if collected.reserved >= request.count:
                     notes.append("The server sent more images than asked; the extra ones were not saved.")
                     break
+                collected.reserved += 1
                 index = next(next_index)
                 try:
                     item = await asyncio.to_thread(
@@ -244,6 +218,7 @@ class GenerationService:
                         created_at=created,
                     )
                 except LibraryError as error:
+                    collected.reserved -= 1
                     collected.errors.append(error)
                     return
                 saved.append(item)
@@ -257,7 +232,7 @@ class GenerationService:
                 remaining -= counts[-1]
         else:
             counts = [1] * request.count  # candidateCount must stay 1: N images are N requests
-        tasks = [asyncio.ensure_future(one_call(n)) for n in counts]
+        tasks = [asyncio.ensure_future(one_call(i, n)) for i, n in enumerate(counts)]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -266,33 +241,54 @@ class GenerationService:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
 
-    async def _call(self, client: GeminiClient, request, model: ModelInfo, sample_count: int, on_retry):
+    async def _call(
+        self, client: GeminiClient, request, model: ModelInfo, sample_count, on_retry, on_thought, on_draft
+    ):
+        retired = model.google_status == "retired"
+        about = dict(replacement=model.replacement, retired=retired, on_retry=on_retry)
         if model.protocol == "predict":
             body = protocol.predict_body(request, model, sample_count)
-            return await client.call_model(
-                model.id, "predict", body, protocol.parse_predict, replacement=model.replacement, on_retry=on_retry
-            )
+            return await client.call_model(model.id, "predict", body, protocol.parse_predict, **about)
 
-        async def send(body: dict):
-            return await client.call_model(
+        async def send(size_spelling: str | None = None, thoughts: bool = model.thinks):
+            plain = protocol.generate_content_body(request, model, size_spelling)
+            if not self.stream:
+                return await client.call_model(
+                    model.id, "generateContent", plain, protocol.parse_generate_content, **about
+                )
+            # Thought summaries and drafts are asked only of models the catalog knows to think: an unknown model
+            # might refuse the field.
+            streamed = protocol.generate_content_body(request, model, size_spelling, include_thoughts=thoughts)
+            return await client.stream_content(
                 model.id,
-                "generateContent",
-                body,
+                streamed,
+                plain,
                 protocol.parse_generate_content,
-                replacement=model.replacement,
-                on_retry=on_retry,
+                on_thought=on_thought,
+                on_draft=on_draft,
+                **about,
             )
 
-        try:
-            return await send(protocol.generate_content_body(request, model))
-        except ApiError as error:
-            # The 512 size's spelling is not settled (`"512"` or `"0.5K"`): on a refusal that names the size,
-            # ask once more in the other spelling.
-            names_size = re.search(r"image.?size|512", error.server_message or "", re.I)
-            if request.size == "512" and error.kind == "bad_request" and names_size:
-                parsed, attempts = await send(protocol.generate_content_body(request, model, size_spelling="0.5K"))
-                return parsed, attempts + error.attempts
-            raise
+        spelling = None
+        attempts_before = 0
+        thoughts = model.thinks
+        while True:  # each refusal below is answered at most once
+            try:
+                parsed, attempts = await send(spelling, thoughts)
+                return parsed, attempts + attempts_before
+            except ApiError as error:
+                refused = error.kind == ErrorKind.BAD_REQUEST and (error.server_message or "")
+                # The 512 size's spelling is not settled (`"512"` or `"0.5K"`): on a refusal that names the size,
+                # ask once more in the other spelling.
+                if refused and request.size == "512" and spelling is None and SIZE_WORDS.search(refused):
+                    spelling = "0.5K"
+                # An endpoint that refuses to send thoughts still makes the image: ask without them.
+                elif refused and thoughts and THINKING_WORDS.search(refused):
+                    thoughts = False
+                else:
+                    error.attempts += attempts_before
+                    raise
+                attempts_before += error.attempts
 
     def _combine(self, gid, request, model: ModelInfo, endpoint: Endpoint, saved, collected: _Collected, notes):
         usage = Usage()
@@ -330,16 +326,19 @@ class GenerationService:
             result.status, result.reason = "blocked", blocked[0]
         elif error is not None and not no_image:
             result.status, result.reason = "error", str(error)
-            if isinstance(error, ApiError) and error.kind == "blocked_prompt":
+            if isinstance(error, ApiError) and error.kind == ErrorKind.BLOCKED_PROMPT:
                 result.status = "blocked"
-            result.error = {"http_status": error.http_status, "status": error.status, "message": str(error)}
-            result.error_kind = (
-                "network"
-                if isinstance(error, NetworkError)
-                else "library"
-                if isinstance(error, LibraryError)
-                else "api"
-            )
+            result.error_kind = error_kind(error)
+            result.error = {
+                "http_status": error.http_status,
+                "status": error.status,
+                "message": str(error),
+                "kind": str(result.error_kind),
+            }
+            resume_at = getattr(error, "resume_at", None)
+            if resume_at is not None:
+                result.error["resume_at"] = resume_at
+                result.resume_at = resume_at
         else:
             result.status = "no_image"
             result.reason = no_image[0] if no_image else "The server returned no image."

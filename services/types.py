@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from services.status import ErrorKind
+
 
 @dataclass(frozen=True)
 class ReferenceImage:
@@ -128,8 +130,9 @@ class GenerationResult:
     images: list[SavedImage] = field(default_factory=list)
     text: str = ""
     reason: str | None = None
-    error: dict | None = None  # {http_status, status, message}
-    error_kind: str | None = None  # input, api, network, library
+    error: dict | None = None  # {http_status, status, message, kind[, resume_at]}
+    error_kind: ErrorKind | None = None  # chosen where the failure was parsed
+    resume_at: float | None = None  # DAILY_QUOTA: epoch seconds when the quota resets (midnight Pacific)
     attempts: int = 0
     cost_usd: float | None = None
     usage: Usage | None = None

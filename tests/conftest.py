@@ -33,6 +33,9 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ATELIER_RETRY_BASE_DELAY", "0.01")  # the policy's shape is tested in test_client
     for var in ("ATELIER_LIBRARY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         monkeypatch.delenv(var, raising=False)
+    from services.streaming import STREAM_SUPPORT
+
+    STREAM_SUPPORT.forget()  # which endpoints stream is learnt per process; each test starts without it
     return home
 
 

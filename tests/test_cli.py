@@ -219,3 +219,36 @@ def test_rebuild_json_lists_the_files_it_skipped(tmp_path):
     assert code == 0 and report["images"] == 1 and report["unreadable"] == 1
     assert [item["path"] for item in report["skipped"]] == [str(broken)]
     assert report["skipped"][0]["reason"].endswith(".")
+
+
+def test_generate_prints_a_line_per_thought_and_draft_but_json_stays_one_object(tmp_path):
+    from tests.sse_server import Reply, SSEServer, event, final_image, thought_image, thought_text
+
+    streamed = [
+        event(thought_text("**Composing the scene**\n\nA fox, low sun.")),
+        event(thought_image(png("draft", 40, 30))),
+        event(final_image(png("final", 64, 48))),
+    ]
+    lib = str(tmp_path / "lib")
+    env = {"GEMINI_API_KEY": "k-stream-123"}
+    args = ("a fox", "--model", "gemini-3-pro-image", "--library", lib)
+    with SSEServer() as server:
+        server.script("streamGenerateContent", Reply(events=streamed), Reply(events=streamed))
+        code, out, err = atelier("generate", *args, "--endpoint", server.url, "--auth", "header", env=env)
+        assert code == 0 and not err
+        assert "  thinking (1/1): Composing the scene A fox, low sun.\n" in out
+        assert "  draft (1/1): 40x30 image/png, not saved\n" in out
+        assert out.index("thinking") < out.index("draft") < out.index("saved 1/1")
+        code, body, _ = gen_json(*args, "--endpoint", server.url, "--auth", "header", env=env)
+        assert code == 0 and body["status"] == "ok" and len(body["images"]) == 1
+        server.script(
+            "streamGenerateContent",
+            Reply(
+                status=429,
+                content_type="application/json",
+                body=json.dumps(google_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded: requests per day.")).encode(),
+            ),
+        )
+        code, body, _ = gen_json(*args, "--endpoint", server.url, "--auth", "header", env=env)
+        assert code == 4 and body["error"]["kind"] == "daily_quota" and body["error"]["resume_at"] > 0
+        assert body["attempts"] == 1  # a daily quota is not retried now
