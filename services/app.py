@@ -20,6 +20,7 @@ from services.settings import AppPaths, Settings
 
 if TYPE_CHECKING:
     from services.emulator import Emulator  # started (and imported) on first use of the offline demo
+    from services.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Services:
     keys: KeyStore
     catalog: Catalog
     _demo: Emulator | None = field(default=None, repr=False)
+    _ledger: Ledger | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, paths: AppPaths | None = None) -> Services:
@@ -117,6 +119,14 @@ class Services:
             return None
         return self.keys.get(endpoint.name)[0]
 
+    def ledger(self) -> Ledger:
+        """The spending ledger of this user on this computer (in the user data folder, across all libraries)."""
+        if self._ledger is None:
+            from services.ledger import Ledger, ledger_path
+
+            self._ledger = Ledger(ledger_path(self.paths))
+        return self._ledger
+
     def demo_server(self) -> Emulator:
         """The offline endpoint, started on first use, in this process, on loopback."""
         if self._demo is None:
@@ -127,6 +137,9 @@ class Services:
         return self._demo
 
     def shutdown(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
         if self._demo is not None:
             self._demo.stop()
             self._demo = None

@@ -18,7 +18,7 @@ from datetime import datetime
 from services import cli_spend
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
-from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
+from services.errors import ApiError, AtelierError, BudgetError, InputError, LedgerError, LibraryError, NetworkError
 from services.events import Draft, GenerationEvent, ImageSaved, Retrying, Thought
 from services.generation import GenerationService, load_reference, validate
 from services.library import HistoryQuery
@@ -108,6 +108,14 @@ def run(argv: list[str], services: Services) -> int:
     except LibraryError as exc:
         _fail(str(exc), getattr(args, "json", False) and args.command == "generate", "LIBRARY")
         return EXIT_DISK
+    except BudgetError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps(cli_spend.refusal_json(exc, getattr(args, "model", None) or DEFAULT_MODEL)))
+        _err(str(exc))
+        return cli_spend.EXIT_BUDGET
+    except LedgerError as exc:  # the spending ledger cannot be read: budgets cannot be checked, so nothing is sent
+        _fail(str(exc), getattr(args, "json", False) and args.command == "generate", "LEDGER")
+        return EXIT_DISK
     except KeyboardInterrupt:
         _err("Interrupted.")
         return EXIT_INTERRUPTED
@@ -184,7 +192,12 @@ def cmd_generate(args, services: Services) -> int:
     model = services.catalog.resolve(request.model, request.protocol)
     validate(request, model)  # refused input says so before a library is opened or "Generating…" is printed
     library = services.open_library(args.library)
-    service = GenerationService(services.catalog, library, max_parallel=int(services.settings.get("max_parallel", 4)))
+    service = GenerationService(
+        services.catalog,
+        library,
+        max_parallel=int(services.settings.get("max_parallel", 4)),
+        ledger=services.ledger(),
+    )
     if not args.json:
         _describe_start(request, model, endpoint.label)
 

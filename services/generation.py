@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from services import protocol
+from services import pricing, protocol
 from services.catalog import Catalog, ModelInfo
 from services.client import GeminiClient, RetryPolicy
 from services.endpoints import Endpoint
@@ -27,23 +27,19 @@ from services.validation import load_reference, validate  # noqa: F401 (load_ref
 if TYPE_CHECKING:
     import httpx
 
+    from services.ledger import Ledger
+
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[GenerationEvent], None]
 SIZE_WORDS = re.compile(r"image.?size|512", re.I)
 THINKING_WORDS = re.compile(r"thinking|include.?thoughts", re.I)
-LIBRARY_KINDS = {
-    "full": ErrorKind.DISK_FULL,
-    "read_only": ErrorKind.READ_ONLY,
-    "busy": ErrorKind.INDEX_BUSY,
-    "corrupt": ErrorKind.INDEX_CORRUPT,
-}
 
 
 def error_kind(error: AtelierError) -> ErrorKind:
-    """The ErrorKind of any failure on the generation road (LibraryError keeps its own words for its kinds)."""
+    """The ErrorKind of any failure on the generation road."""
     if isinstance(error, LibraryError):
-        return LIBRARY_KINDS.get(error.kind, ErrorKind.LIBRARY)
+        return error.kind
     if isinstance(error, InputError):
         return ErrorKind.INPUT
     kind = getattr(error, "kind", None)
@@ -113,14 +109,18 @@ class GenerationService:
         max_parallel: int = 4,
         retry: RetryPolicy | None = None,
         stream: bool = True,
+        ledger: Ledger | None = None,
     ):
         """`stream`: ask Gemini models through `:streamGenerateContent` (thoughts and drafts arrive as events; an
-        endpoint that has no such method falls back to `:generateContent`, remembered per endpoint)."""
+        endpoint that has no such method falls back to `:generateContent`, remembered per endpoint).
+        `ledger`: where every billed attempt is counted, and whose budgets refuse a job before it is sent."""
         self.catalog = catalog
         self.library = library
         self.http = http
         self.retry = retry
         self.stream = stream
+        self.ledger = ledger
+        self._on_the_way: dict[str, float] = {}  # estimated cost of jobs sent and not yet counted, by endpoint
         # Concurrency stays below the HTTP pool's size: cancelling a request that waits for a pool slot can leak it.
         self._slots = ParallelLimit(max(1, min(8, max_parallel)))
 
@@ -150,6 +150,29 @@ class GenerationService:
                 "(or `python main.py key set`), or use the offline demo endpoint (--endpoint demo)."
             )
         await asyncio.to_thread(self.library.check_writable)
+        spend_key, estimate = await self._check_budget(request, model, endpoint)
+        try:
+            return await self._generate(request, model, endpoint, key, timeout, emit)
+        finally:
+            if estimate:
+                self._on_the_way[spend_key] -= estimate
+
+    async def _check_budget(self, request: GenerationRequest, model: ModelInfo, endpoint: Endpoint):
+        """Raises BudgetError (nothing sent, nothing recorded) when the job would cross a cap; else reserves its
+        estimate until it is counted, so jobs started side by side cannot cross a cap together."""
+        from services.ledger import FREE_ENDPOINTS, endpoint_key
+
+        spend_key = endpoint_key(endpoint)
+        if self.ledger is None or spend_key in FREE_ENDPOINTS:
+            return spend_key, None
+        estimate = pricing.estimate_job(model.id, request.count, request.size, len(request.references))
+        pending = dict(self._on_the_way)
+        await asyncio.to_thread(self.ledger.check, spend_key, estimate, None, pending)
+        if estimate:
+            self._on_the_way[spend_key] = self._on_the_way.get(spend_key, 0.0) + estimate
+        return spend_key, estimate
+
+    async def _generate(self, request, model: ModelInfo, endpoint: Endpoint, key, timeout, emit) -> GenerationResult:
         created = time.time()
         gid = await asyncio.to_thread(
             self.library.begin, request, endpoint=endpoint.label, protocol=model.protocol, created_at=created
@@ -165,12 +188,12 @@ class GenerationService:
             result = self._combine(gid, request, model, endpoint, saved, collected, notes)
             result.status = "cancelled" if not saved else "ok"
             result.reason = "Cancelled." if not saved else f"Cancelled after {len(saved)} image(s)."
-            await asyncio.shield(asyncio.to_thread(self._finish, result))
+            await asyncio.shield(asyncio.to_thread(self._finish, result, request, endpoint))
             raise
         finally:
             await client.aclose()
         result = self._combine(gid, request, model, endpoint, saved, collected, notes)
-        await asyncio.to_thread(self._finish, result)
+        await asyncio.to_thread(self._finish, result, request, endpoint)
         emit(Finished(result))
         return result
 
@@ -347,16 +370,14 @@ class GenerationService:
 
     @staticmethod
     def _cost(model: ModelInfo, endpoint: Endpoint, request, result: GenerationResult, collected) -> float | None:
-        """Gemini: image output tokens at the model's rate, as billed; else the price per image received."""
+        """What the attempt costs, from the server's usage (services/pricing.py); the demo is free."""
         if endpoint.name == "demo":
             return 0.0
-        if result.usage and result.usage.image_tokens and model.usd_per_million_image_tokens:
-            return round(result.usage.image_tokens * model.usd_per_million_image_tokens / 1e6, 6)
-        price = model.price_per_image(request.size)
         images = sum(len(p.images) for p in collected.parsed)
-        return None if price is None else round(price * images, 6)
+        return pricing.cost_from_usage(model.id, result.usage, images=images, size=request.size)[0]
 
-    def _finish(self, result: GenerationResult) -> None:
+    def _finish(self, result: GenerationResult, request: GenerationRequest, endpoint: Endpoint) -> None:
+        self._count_spending(result, request, endpoint)
         try:
             self.library.finish(
                 result.generation_id,
@@ -370,3 +391,17 @@ class GenerationService:
             )
         except Exception as exc:  # the images are saved; an index that cannot record the end is rebuilt later
             log.error("could not record the end of %s: %s", result.generation_id, exc)
+
+    def _count_spending(self, result: GenerationResult, request: GenerationRequest, endpoint: Endpoint) -> None:
+        if self.ledger is None:
+            return
+        from services.ledger import endpoint_key
+        from services.spending import billed_record
+
+        record = billed_record(result, library=self.library.root, endpoint=endpoint_key(endpoint), size=request.size)
+        if record is None:
+            return
+        try:
+            self.ledger.record(record)
+        except Exception as exc:  # the attempt is in the library; its cost can be counted again from there
+            log.error("could not count the cost of %s: %s", result.generation_id, exc)

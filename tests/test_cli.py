@@ -252,3 +252,21 @@ def test_generate_prints_a_line_per_thought_and_draft_but_json_stays_one_object(
         code, body, _ = gen_json(*args, "--endpoint", server.url, "--auth", "header", env=env)
         assert code == 4 and body["error"]["kind"] == "daily_quota" and body["error"]["resume_at"] > 0
         assert body["attempts"] == 1  # a daily quota is not retried now
+
+
+def test_a_budget_refuses_the_job_that_would_cross_it_after_the_one_before_went_through(tmp_path):
+    lib = str(tmp_path / "lib")
+    env = {"GEMINI_API_KEY": "k-budget-123"}
+    with Emulator() as server:
+        code, out, _ = atelier("budget", "set", "--daily", "0.20", "--endpoint", server.url, "--json", env=env)
+        assert code == 0, out
+        args = ("--model", "gemini-3-pro-image", "--endpoint", server.url, "--auth", "header", "--library", lib)
+        code, first, _ = gen_json("a lighthouse", *args, env=env)
+        assert code == 0 and first["cost_usd"] > 0.13  # one 1K image of 3 Pro Image: 1120 tokens
+        sent = len(server.requests)
+        code, second, err = gen_json("a second lighthouse", *args, env=env)
+        assert code == 7 and second["status"] == "budget" and second["images"] == []
+        assert "$0.20" in second["reason"] and "left" in second["reason"] and "daily" in second["reason"]
+        assert len(server.requests) == sent  # nothing was sent
+        code, spend, _ = atelier("spend", "--json", env=env)
+        assert code == 0 and json.loads(spend)["attempts"] == 1
