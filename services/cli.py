@@ -20,6 +20,7 @@ from services.errors import ApiError, AtelierError, InputError, LibraryError, Ne
 from services.events import GenerationEvent, ImageSaved, Retrying
 from services.generation import GenerationService, load_reference, validate
 from services.library import HistoryQuery
+from services.status import ErrorKind
 from services.types import GenerationRequest, GenerationResult
 
 EXIT_OK, EXIT_INPUT, EXIT_NO_IMAGE, EXIT_REFUSED, EXIT_NETWORK, EXIT_DISK, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 6, 130
@@ -207,14 +208,23 @@ def cmd_generate(args, services: Services) -> int:
     return exit_code(result)
 
 
+LIBRARY_KINDS = (
+    ErrorKind.DISK_FULL,
+    ErrorKind.READ_ONLY,
+    ErrorKind.LIBRARY,
+    ErrorKind.INDEX_CORRUPT,
+    ErrorKind.INDEX_BUSY,
+)
+
+
 def exit_code(result: GenerationResult) -> int:
     if result.images:
         return EXIT_OK
     if result.status in ("blocked", "no_image"):
         return EXIT_NO_IMAGE
-    if result.error_kind == "network":
+    if result.error_kind in (ErrorKind.NETWORK, ErrorKind.TIMEOUT):
         return EXIT_NETWORK
-    if result.error_kind == "library":
+    if result.error_kind in LIBRARY_KINDS:
         return EXIT_DISK
     return EXIT_REFUSED
 

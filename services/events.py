@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from services.jobs import Job
     from services.types import GenerationResult, SavedImage
 
 
 @dataclass(frozen=True)
 class Started:
     generation_id: str
+    created_at: float | None = None  # as the library records it (the gallery orders and groups by it)
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,32 @@ class Finished:
 
 
 GenerationEvent = Started | Retrying | Thought | Draft | ImageSaved | Finished
+
+
+# --- what the job queue tells its observers -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobAdded:
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobChanged:
+    """The job's status, retry time or message changed."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobImage:
+    job: Job
+    image: SavedImage
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    job: Job
+
+
+JobEvent = JobAdded | JobChanged | JobImage | JobFinished

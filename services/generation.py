@@ -16,7 +16,7 @@ from services import protocol
 from services.catalog import Catalog, ModelInfo
 from services.client import GeminiClient, RetryPolicy
 from services.endpoints import Endpoint
-from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
+from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError, error_kind
 from services.events import Finished, GenerationEvent, ImageSaved, Retrying, Started
 from services.imaging import SUPPORTED_REFERENCE_TYPES, sniff_mime
 from services.library import Library
@@ -24,6 +24,8 @@ from services.types import GenerationRequest, GenerationResult, ParsedResponse, 
 
 if TYPE_CHECKING:
     import httpx
+
+    from services.http_pool import HttpPool
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,7 @@ class GenerationService:
         catalog: Catalog,
         library: Library,
         *,
-        http: httpx.AsyncClient | None = None,
+        http: httpx.AsyncClient | HttpPool | None = None,
         max_parallel: int = 4,
         retry: RetryPolicy | None = None,
     ):
@@ -191,8 +193,9 @@ class GenerationService:
         gid = await asyncio.to_thread(
             self.library.begin, request, endpoint=endpoint.label, protocol=model.protocol, created_at=created
         )
-        emit(Started(gid))
-        client = GeminiClient(endpoint, key, http=self.http, timeout=timeout, retry=self.retry)
+        emit(Started(gid, created))
+        http = self.http.client_for(endpoint) if hasattr(self.http, "client_for") else self.http  # an HttpPool
+        client = GeminiClient(endpoint, key, http=http, timeout=timeout, retry=self.retry)
         saved: list[SavedImage] = []
         collected = _Collected([], [])
         notes: list[str] = []
@@ -333,13 +336,7 @@ class GenerationService:
             if isinstance(error, ApiError) and error.kind == "blocked_prompt":
                 result.status = "blocked"
             result.error = {"http_status": error.http_status, "status": error.status, "message": str(error)}
-            result.error_kind = (
-                "network"
-                if isinstance(error, NetworkError)
-                else "library"
-                if isinstance(error, LibraryError)
-                else "api"
-            )
+            result.error_kind = error_kind(error)
         else:
             result.status = "no_image"
             result.reason = no_image[0] if no_image else "The server returned no image."

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +29,27 @@ class KeyStatus:
 class KeyStore:
     def __init__(self, config_dir: Path):
         self.fallback_path = config_dir / "keys.json"
+        # The keychain is asked once per endpoint and remembered until set() or clear() changes it: a keychain read
+        # costs 50 ms or more and may wait on the system (an unlock prompt).
+        self._cache: dict[str, tuple[str | None, str | None]] = {}
+        self._keychain_available: bool | None = None
+        self._lock = threading.Lock()
+
+    def forget_cached(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._keychain_available = None
 
     # Keys are stored per endpoint, because a proxy's key is not Google's.
     def _account(self, endpoint_name: str) -> str:
         return f"api-key:{endpoint_name}"
 
     def keychain_available(self) -> bool:
+        if self._keychain_available is None:
+            self._keychain_available = self._probe_keychain()
+        return self._keychain_available
+
+    def _probe_keychain(self) -> bool:
         try:
             import keyring
             from keyring.backends import fail, null
@@ -53,6 +69,26 @@ class KeyStore:
             value = os.environ.get(var, "").strip()
             if value:
                 return value, f"environment:{var}"
+        with self._lock:
+            cached = self._cache.get(endpoint_name)
+        if cached is not None and (keychain or cached[1] != "keychain"):
+            return cached
+        found = self._read_stored(endpoint_name, keychain)
+        if keychain:
+            with self._lock:
+                self._cache[endpoint_name] = found
+        return found
+
+    def cached(self, endpoint_name: str) -> tuple[str | None, str | None] | None:
+        """(key, source) if the store already knows it without asking the system; else None."""
+        for var in ENV_VARS:
+            value = os.environ.get(var, "").strip()
+            if value:
+                return value, f"environment:{var}"
+        with self._lock:
+            return self._cache.get(endpoint_name)
+
+    def _read_stored(self, endpoint_name: str, keychain: bool) -> tuple[str | None, str | None]:
         if keychain and self.keychain_available():
             try:
                 import keyring
@@ -72,6 +108,8 @@ class KeyStore:
         key = key.strip()
         if not key:
             raise ValueError("The key is empty.")
+        with self._lock:
+            self._cache.pop(endpoint_name, None)
         if self.keychain_available():
             import keyring
 
@@ -89,6 +127,8 @@ class KeyStore:
         return "file"
 
     def clear(self, endpoint_name: str) -> None:
+        with self._lock:
+            self._cache.pop(endpoint_name, None)
         if self.keychain_available():
             try:
                 import keyring

@@ -123,7 +123,7 @@ class GenerationResult:
     text: str = ""
     reason: str | None = None
     error: dict | None = None  # {http_status, status, message}
-    error_kind: str | None = None  # input, api, network, library
+    error_kind: str | None = None  # an ErrorKind
     attempts: int = 0
     cost_usd: float | None = None
     usage: Usage | None = None

@@ -11,6 +11,7 @@ from services.emulator import Fault, google_error
 from services.errors import InputError
 from services.events import Finished, ImageSaved, Retrying
 from services.generation import load_reference, validate
+from services.status import ErrorKind
 from services.types import GenerationRequest, ReferenceImage
 from tests.conftest import run
 from tests.helpers import b64, bomb_png, custom_endpoint, demo_endpoint, gemini_body, image_part, png, service_for
@@ -131,7 +132,7 @@ def test_some_requests_fail_some_succeed(library, emulator):
 def test_server_error_result_has_the_error_envelope(library, emulator):
     emulator.script(Fault(status=404, body=google_error(404, "NOT_FOUND", "models/x is not found")))
     result, _ = generate(library, emulator, GenerationRequest("x", "imagen-4.0-generate-001"))
-    assert result.status == "error" and result.error_kind == "api"
+    assert result.status == "error" and result.error_kind == ErrorKind.NOT_FOUND
     assert result.error["http_status"] == 404 and result.error["status"] == "NOT_FOUND"
     assert "gemini-3.1-flash-image" in result.error["message"]  # the retired model's replacement
     assert library.generation(result.generation_id).status == "error"
