@@ -36,6 +36,7 @@ class Browser(QWidget):
         self.tasks = TaskSlots(show_error)
         self.query_version = 0  # bumped by every reload: an undo after a new query asks the index again
         self._current_key = None
+        self._arrived: list[tuple] = []  # results prepended while a reload runs
         self.search = QLineEdit(self)
         self.search.setPlaceholderText(tr("Search prompts…"))
         self.search.setMinimumWidth(200)
@@ -129,7 +130,10 @@ class Browser(QWidget):
 
         async def load():
             selected = self._current_key
+            self._arrived = []
             async for complete in load_gallery(model, library, query):
+                # A result that arrived after the worker read the index is not in its listing: put it back.
+                model.insert_rows([r for r in self._arrived if model.row_of(key_of(r)) is None])
                 current = self.gallery.currentIndex()
                 if current.isValid() and key_of(model.rows[current.row()]) == selected:
                     continue  # kept through the append
@@ -155,6 +159,8 @@ class Browser(QWidget):
             self.search_timer.start()
         elif fits and self.gallery_model is not None:
             self.gallery_model.prepend([row])
+            if "gallery" in self.tasks.running_names():
+                self._arrived.append(row)
 
     def _image_saved(self, job: Job, image: SavedImage) -> None:
         if self.library is None:

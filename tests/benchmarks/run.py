@@ -431,8 +431,10 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
         deadline = time.perf_counter() + timeout
         while not predicate():
             if time.perf_counter() > deadline:
-                raise TimeoutError("the window did not get there in time")
+                raise TimeoutError(f"the window did not get there in time ({phase[0] if phase else 'opening'})")
             await asyncio.sleep(0.01)
+
+    phase: list[str] = []
 
     async def run():
         nonlocal window
@@ -450,11 +452,14 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
             model = gallery.model()
             await until(lambda: model.rowCount() > 1000)
             await asyncio.sleep(1.0)  # discovery and the first thumbnails
-            gaps, last = [], [time.perf_counter()]
+            gaps, last, worst = [], [time.perf_counter()], {}
+            phase.append("jobs")
 
             def tick():
                 now = time.perf_counter()
-                gaps.append((now - last[0]) * 1000)
+                gap = (now - last[0]) * 1000
+                gaps.append(gap)
+                worst[phase[0]] = max(worst.get(phase[0], 0), gap - 5)
                 last[0] = now
 
             timer = QTimer()
@@ -469,6 +474,7 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
                 prompt.setPlainText(f"stall test {i}, a harbour at night")
                 button.click()
                 await asyncio.sleep(0.05)
+            phase[0] = "selection"
             for i in range(selections):
                 gallery.setCurrentIndex(model.index(i * 7 % model.rowCount()))
                 await asyncio.sleep(0.03)
@@ -480,6 +486,7 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
 
             for signal in (model.rowsRemoved, model.rowsInserted, model.modelReset):
                 signal.connect(changed)
+            phase[0] = "delete"
             for i in range(deletions):
                 index = model.index(40 + i)
                 gallery.setCurrentIndex(index)
@@ -488,22 +495,27 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
                 delete.trigger()
                 await until(lambda seen=seen: changes[0] > seen, 20)
                 await asyncio.sleep(0.02)
+            phase[0] = "undo"
             for _ in range(deletions):
                 seen = changes[0]
                 undo.trigger()
                 await until(lambda seen=seen: changes[0] > seen, 20)
                 await asyncio.sleep(0.02)
             search = named(QLineEdit, "Search")
+            phase[0] = "search"
             for word in WORDS[:searches]:
                 search.setText(word)
                 await asyncio.sleep(0.25)
             search.setText("")
-            await until(lambda: model.rowCount() == rows_before + 12, 120)  # every image back, every job's arrived
+            phase[0] = "jobs"
+            # every image back, every job's arrived
+            await until(lambda: model.rowCount() == rows_before + 12, 120)
             await asyncio.sleep(0.3)
             timer.stop()
             results["window_stall_ms_max"] = max(gaps[1:] or [0]) - 5
             results["window_stall_ms_p99"] = sorted(gaps)[int(0.99 * (len(gaps) - 1))] - 5
             results["window_rows"] = model.rowCount()
+            results["window_stall_by_phase"] = {k: round(v, 1) for k, v in worst.items()}
             window.save_state()
             await window.shutdown()
             window.close()
