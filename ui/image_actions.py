@@ -1,4 +1,4 @@
-"""Actions on the selection: copy prompt or image, reuse settings, use as reference, favourite, show in folder,
+"""Actions on the selection (and rebuilding the index behind it): copy prompt or image, reuse settings, use as reference, favourite, show in folder,
 export, delete and undo, retry. They work through the browser's and the generate panel's methods, never their
 widgets; the library is read and written off the GUI thread."""
 
@@ -235,3 +235,19 @@ class ImageActions(QObject):
             self.message.emit(tr("Sent again."), 3000)
 
         self.tasks.run("retry", retry())
+
+    def rebuild_index(self) -> None:
+        if self.library is None:
+            return
+        library = self.library
+        self.message.emit(tr("Rebuilding the index from the image files…"), 0)
+
+        async def rebuild():
+            report = await asyncio.to_thread(library.rebuild)
+            self.message.emit(
+                tr("Index rebuilt: {0} images in {1} generations.").format(report["images"], report["generations"]),
+                8000,
+            )
+            self.browser.reload()
+
+        self.tasks.run("rebuild", rebuild())

@@ -133,6 +133,8 @@ class JobsPanel(QWidget):
         studio.jobChanged.connect(self._changed)
         studio.imageSaved.connect(lambda job, _image: self._changed(job))
         studio.jobFinished.connect(self._changed)
+        for job in studio.queue.jobs if studio.queue else []:  # jobs sent before this panel was built
+            self._added(job)
         self._update_title()
 
     def _added(self, job: Job) -> None:

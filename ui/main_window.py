@@ -14,20 +14,15 @@ from services.app import Services
 from services.errors import InputError
 from services.jobs import Job
 from services.library import Library
-from services.status import ErrorKind, Status
 from ui.banner import Banner
 from ui.browser import Browser
 from ui.common import TaskSlots, tr
-from ui.details import DetailsPane
 from ui.generate_panel import GeneratePanel
 from ui.image_actions import ImageActions
-from ui.jobs_panel import JobsPanel
+from ui.notices import Notice, connection_notice, failure_notice
 from ui.studio import ConnectionState, Studio
 
 log = logging.getLogger(__name__)
-SETTINGS_KINDS = (ErrorKind.AUTH, ErrorKind.PRECONDITION)
-WAIT_KINDS = (ErrorKind.QUOTA, ErrorKind.DAILY_QUOTA, ErrorKind.RATE_LIMIT, ErrorKind.RETIRED_MODEL)
-DISK_KINDS = (ErrorKind.DISK_FULL, ErrorKind.READ_ONLY, ErrorKind.LIBRARY, ErrorKind.INDEX_BUSY, ErrorKind.BUG)
 
 
 class MainWindow(QMainWindow):
@@ -46,13 +41,10 @@ class MainWindow(QMainWindow):
         self.banner = Banner(self)
         state = self.settings.get("window", {}) or {}
         self.panel = GeneratePanel(self.studio, self.settings, services.paths.cache / "pasted", self.show_error, self)
-        self.jobs = JobsPanel(self.studio, self)
         self.browser = Browser(self.studio, int(state.get("thumb_size", 192)), self.show_error, self)
-        self.details = DetailsPane(self.show_error, self)
         self.actions = ImageActions(self.studio, self.browser, self.panel, self)
-        self.browser.currentChanged.connect(self.details.show_row)
-        self.browser.activated.connect(lambda _row: self.details.viewer.setFocus())
-        self.details.stepRequested.connect(self.browser.step)
+        self.jobs = self.details = None  # built after the first paint (_build_after_paint)
+        self._jobs_slot, self._details_slot = QWidget(self), QWidget(self)
         self.studio.libraryOpened.connect(self._library_opened)
         self.studio.connectionChanged.connect(self._connection_changed)
         self.studio.jobFinished.connect(self._explain_failure)
@@ -69,10 +61,11 @@ class MainWindow(QMainWindow):
         left = QWidget(self)
         column = QVBoxLayout(left)
         column.addWidget(self.panel, 3)
-        column.addWidget(self.jobs, 2)
+        column.addWidget(self._jobs_slot, 2)
+        self._left_column = column
         left.setMinimumWidth(320)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        for part in (left, self.browser, self.details):
+        for part in (left, self.browser, self._details_slot):
             self.splitter.addWidget(part)
         for i, stretch in enumerate((0, 3, 2)):
             self.splitter.setStretchFactor(i, stretch)
@@ -106,7 +99,7 @@ class MainWindow(QMainWindow):
             self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
         file_menu.addAction(self.settings_action)
         file_menu.addAction(self._action("Open library folder", self.open_library_folder))
-        file_menu.addAction(self._action("Rebuild index from image files", self.rebuild_index))
+        file_menu.addAction(self._action("Rebuild index from image files", self.actions.rebuild_index))
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
         edit_menu = bar.addMenu(tr("&Edit"))
@@ -119,8 +112,8 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu(tr("&View"))
         view_menu.addAction(self._action("Bigger thumbnails", lambda: self.browser.grow_thumbnails(32), "Ctrl++"))
         view_menu.addAction(self._action("Smaller thumbnails", lambda: self.browser.grow_thumbnails(-32), "Ctrl+-"))
-        view_menu.addAction(self._action("Fit image", self.details.viewer.fit))
-        view_menu.addAction(self._action("Actual size", self.details.viewer.actual_size))
+        view_menu.addAction(self._action("Fit image", lambda: self.details and self.details.viewer.fit()))
+        view_menu.addAction(self._action("Actual size", lambda: self.details and self.details.viewer.actual_size()))
         view_menu.addAction(self._action("Focus prompt", self.panel.prompt.setFocus, "Ctrl+L"))
         help_menu = bar.addMenu(tr("&Help"))
         help_menu.addAction(self._action("About Atelier", self.about))
@@ -133,7 +126,8 @@ class MainWindow(QMainWindow):
 
     def _library_opened(self, library: Library) -> None:
         self.library = library
-        self.details.library = library
+        if self.details is not None:
+            self.details.library = library
         if library.read_only_reason:  # says more than any endpoint message
             self.banner.show_message(
                 library.read_only_reason + " " + tr("You can browse and search; new images cannot be saved."),
@@ -143,44 +137,50 @@ class MainWindow(QMainWindow):
     def event(self, event) -> bool:
         if not self._painted and event.type() == QEvent.Type.Paint:
             self._painted = True
-            QTimer.singleShot(0, self.studio.refresh)  # the keychain and the demo server wait for the first paint
+            QTimer.singleShot(0, self._build_after_paint)
         return super().event(event)
 
+    def _build_after_paint(self) -> None:
+        """What the first paint need not wait for: the job list, the viewer and details, the keychain, the demo."""
+        from ui.details import DetailsPane
+        from ui.jobs_panel import JobsPanel
+
+        if self.details is None:
+            self.jobs = JobsPanel(self.studio, self)
+            self._left_column.replaceWidget(self._jobs_slot, self.jobs)
+            self.details = DetailsPane(self.show_error, self)
+            self.details.library = self.library
+            self.splitter.replaceWidget(2, self.details)
+            for slot in (self._jobs_slot, self._details_slot):
+                slot.deleteLater()
+            self.browser.currentChanged.connect(self.details.show_row)
+            self.browser.activated.connect(lambda _row: self.details.viewer.setFocus())
+            self.details.stepRequested.connect(self.browser.step)
+            self._restore_splitter(self.details.splitter, (self.settings.get("window", {}) or {}).get("right_splitter"))
+            self.details.show_row(self.browser.current_row())
+        self.studio.refresh()
+
     def _connection_changed(self, state: ConnectionState) -> None:
-        endpoint = state.endpoint
-        self.endpoint_label.setText(tr("Endpoint: {0}").format(endpoint.label))
+        self.endpoint_label.setText(tr("Endpoint: {0}").format(state.endpoint.label))
         if self.library is not None and self.library.read_only_reason:
-            return
-        if endpoint.name == "demo":
-            self.banner.show_message(
-                tr(
-                    "You are on the offline demo: pictures are drawn on this computer, free and instantly. "
-                    "Add an API key to generate with Google's models."
-                ),
-                "info",
-                tr("Add a key…"),
-                self.open_settings,
-            )
-        elif state.ready and not state.has_key:
-            self.banner.show_message(
-                tr("No API key for {0}. Add one to generate.").format(endpoint.label),
-                "warning",
-                tr("Add a key…"),
-                self.open_settings,
-            )
+            return  # says more than any endpoint message
+        notice = connection_notice(state.endpoint.name, state.endpoint.label, state.ready, state.has_key)
+        if notice is not None:
+            self._show(notice)
         elif state.ready:
             self.banner.hide()
 
     def _explain_failure(self, job: Job) -> None:
-        if job.status is not Status.ERROR:
-            return
-        kind, message = job.error_kind, job.message
-        if kind in SETTINGS_KINDS:
-            self.banner.show_message(message, "error", tr("Open Settings"), self.open_settings)
-        elif kind in (ErrorKind.NETWORK, ErrorKind.TIMEOUT):
-            self.banner.show_message(tr("Offline? ") + message, "warning", tr("Retry"), lambda: self._retry(job))
-        elif kind in WAIT_KINDS or kind in DISK_KINDS:
-            self.banner.show_message(message, "warning" if kind in WAIT_KINDS else "error")
+        notice = failure_notice(job)
+        if notice is not None:
+            self._show(notice, job)
+
+    def _show(self, notice: Notice, job: Job | None = None) -> None:
+        actions = {"settings": (tr("Add a key…"), self.open_settings), "retry": (tr("Retry"), lambda: self._retry(job))}
+        label, callback = actions.get(notice.action, (None, None))
+        if notice.action == "settings" and job is not None:
+            label = tr("Open Settings")
+        self.banner.show_message(notice.text, notice.level, label, callback)
 
     def _retry(self, job: Job) -> None:
         try:
@@ -196,24 +196,6 @@ class MainWindow(QMainWindow):
     def open_library_folder(self) -> None:
         if self.library is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.library.root)))
-
-    def rebuild_index(self) -> None:
-        if self.library is None:
-            return
-        import asyncio
-
-        self.statusBar().showMessage(tr("Rebuilding the index from the image files…"))
-        library = self.library
-
-        async def rebuild():
-            report = await asyncio.to_thread(library.rebuild)
-            self.statusBar().showMessage(
-                tr("Index rebuilt: {0} images in {1} generations.").format(report["images"], report["generations"]),
-                8000,
-            )
-            self.browser.reload()
-
-        self.tasks.run("rebuild", rebuild())
 
     def open_settings(self):
         from ui.settings_dialog import SettingsDialog  # imported when first opened, not at start-up
@@ -260,26 +242,31 @@ class MainWindow(QMainWindow):
                 self.restoreGeometry(QByteArray(base64.b64decode(state["geometry"])))
             else:
                 self.resize(QSize(1400, 860))
-            if state.get("splitter"):
-                self.splitter.restoreState(QByteArray(base64.b64decode(state["splitter"])))
-            if state.get("right_splitter"):
-                self.details.splitter.restoreState(QByteArray(base64.b64decode(state["right_splitter"])))
         except (ValueError, TypeError):
             self.resize(QSize(1400, 860))
+        self._restore_splitter(self.splitter, state.get("splitter"))
+
+    @staticmethod
+    def _restore_splitter(splitter: QSplitter, saved: str | None) -> None:
+        try:
+            if saved:
+                splitter.restoreState(QByteArray(base64.b64decode(saved)))
+        except (ValueError, TypeError):
+            pass
 
     def save_state(self) -> None:
         def encoded(data: QByteArray) -> str:
             return base64.b64encode(bytes(data.data())).decode()
 
-        self.settings.set(
-            "window",
-            {
-                "geometry": encoded(self.saveGeometry()),
-                "splitter": encoded(self.splitter.saveState()),
-                "right_splitter": encoded(self.details.splitter.saveState()),
-                "thumb_size": self.browser.thumb_size.value(),
-            },
+        state = dict(self.settings.get("window", {}) or {})
+        state.update(
+            geometry=encoded(self.saveGeometry()),
+            splitter=encoded(self.splitter.saveState()),
+            thumb_size=self.browser.thumb_size.value(),
         )
+        if self.details is not None:
+            state["right_splitter"] = encoded(self.details.splitter.saveState())
+        self.settings.set("window", state)
         self.panel.save_state()
         try:
             self.settings.save()
@@ -291,8 +278,9 @@ class MainWindow(QMainWindow):
         import asyncio
 
         await self.studio.shutdown()
-        for slots in (self.tasks, self.panel.tasks, self.details.tasks, self.actions.tasks):
-            slots.cancel_all()
+        for part in (self, self.panel, self.details, self.actions):
+            if part is not None:
+                part.tasks.cancel_all()
         await self.browser.shutdown()
         if self.library is not None:
             try:
