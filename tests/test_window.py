@@ -510,3 +510,21 @@ def test_appearance_follows_the_system_unless_the_artist_chooses(qtbot, window):
         assert app.palette().color(QPalette.ColorRole.Window).lightness() > 180  # offscreen reports no scheme
     finally:
         window.settings.set("appearance", "system")
+
+
+def test_an_endpoint_that_cannot_be_used_fails_jobs_instead_of_holding_them(qtbot, qloop, services, monkeypatch):
+    real_endpoint = services.endpoint
+
+    def broken(spec=None, auth=None, *, cheap=False):
+        if cheap:
+            return real_endpoint(spec, auth, cheap=True)
+        raise ValueError("a saved URL that no longer parses")
+
+    monkeypatch.setattr(services, "endpoint", broken)
+    w = open_window(qtbot, services)
+    try:
+        assert "cannot be used" in w.banner.label.text()
+        job = generate(qtbot, w, "still answered")
+        assert job.status is Status.ERROR and job.error_kind is not None
+    finally:
+        close_window(qtbot, w)

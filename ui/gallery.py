@@ -1,6 +1,6 @@
 """The gallery: a virtualized thumbnail grid that stays smooth with 100,000 images.
 
-QListView in icon mode with uniform item sizes over a QAbstractListModel of plain tuples. data() answers with a
+QListView as a wrapping grid with uniform item sizes over a QAbstractListModel of plain tuples. data() answers with a
 cached pixmap or a placeholder and asks for the thumbnail once; worker threads decode with QImageReader at the
 display size (QImage only, QPixmap made on the GUI thread); a byte-capped LRU holds the pixmaps; a generation
 counter drops results for a list that has changed.
@@ -340,7 +340,11 @@ class GalleryView(QListView):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.edge = 192
-        self.setViewMode(QListView.ViewMode.IconMode)
+        # A wrapping list, not IconMode: the same grid, but IconMode keeps a spatial tree of every item and lays out
+        # all 20,000 again on each inserted or removed row (40 ms here against 10 ms).
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
         self.setUniformItemSizes(True)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)

@@ -86,8 +86,14 @@ class Studio(QObject):
 
     async def _resolve(self) -> None:
         loop = asyncio.get_running_loop()
-        endpoint = await loop.run_in_executor(self._worker, self.services.endpoint)
-        key = await loop.run_in_executor(self._worker, self.services.key_for, endpoint)
+        problem = None
+        try:
+            endpoint = await loop.run_in_executor(self._worker, self.services.endpoint)
+            key = await loop.run_in_executor(self._worker, self.services.key_for, endpoint)
+        except Exception as exc:  # a saved URL that no longer parses, a demo that cannot start: jobs must not wait
+            log.error("cannot use the saved endpoint", exc_info=exc)
+            problem = f"The saved endpoint cannot be used ({type(exc).__name__}); check it in Settings."
+            endpoint, key = self.endpoint, None
         self.endpoint, self.key = endpoint, key
         self.catalog = self.services.catalog
         if self.queue is not None:
@@ -95,7 +101,9 @@ class Studio(QObject):
         self._ready.set()
         self.connectionChanged.emit(self.state())
         self.catalogChanged.emit(self.catalog)
-        if not endpoint.needs_key or key:
+        if problem is not None:
+            self.failed.emit(problem)  # after the connection's own banner, which it replaces
+        elif not endpoint.needs_key or key:
             self.tasks.run("discovery", self._discover(endpoint, key))
 
     async def _discover(self, endpoint: Endpoint, key: str | None) -> None:

@@ -431,7 +431,7 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
         deadline = time.perf_counter() + timeout
         while not predicate():
             if time.perf_counter() > deadline:
-                raise TimeoutError(f"the window did not get there in time ({phase[0] if phase else 'opening'})")
+                raise TimeoutError(f"the window did not get there in time ({phase[-1] if phase else 'opening'})")
             await asyncio.sleep(0.01)
 
     phase: list[str] = []
@@ -459,13 +459,16 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
                 now = time.perf_counter()
                 gap = (now - last[0]) * 1000
                 gaps.append(gap)
-                worst[phase[0]] = max(worst.get(phase[0], 0), gap - 5)
+                worst[phase[-1]] = max(worst.get(phase[-1], 0), gap - 5)
                 last[0] = now
 
             timer = QTimer()
             timer.setInterval(5)
             timer.timeout.connect(tick)
             timer.start()
+            phase.append("idle")  # the machine's own noise: the window does nothing for 2 s
+            await asyncio.sleep(2.0)
+            phase.pop()
             prompt = window.findChild(PromptEditor)
             named(QSpinBox, "Number of images").setValue(4)
             button = next(b for b in window.findChildren(QPushButton) if b.text().startswith("Generate"))
@@ -474,7 +477,7 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
                 prompt.setPlainText(f"stall test {i}, a harbour at night")
                 button.click()
                 await asyncio.sleep(0.05)
-            phase[0] = "selection"
+            phase[-1] = "selection"
             for i in range(selections):
                 gallery.setCurrentIndex(model.index(i * 7 % model.rowCount()))
                 await asyncio.sleep(0.03)
@@ -486,7 +489,7 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
 
             for signal in (model.rowsRemoved, model.rowsInserted, model.modelReset):
                 signal.connect(changed)
-            phase[0] = "delete"
+            phase[-1] = "delete"
             for i in range(deletions):
                 index = model.index(40 + i)
                 gallery.setCurrentIndex(index)
@@ -495,24 +498,25 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
                 delete.trigger()
                 await until(lambda seen=seen: changes[0] > seen, 20)
                 await asyncio.sleep(0.02)
-            phase[0] = "undo"
+            phase[-1] = "undo"
             for _ in range(deletions):
                 seen = changes[0]
                 undo.trigger()
                 await until(lambda seen=seen: changes[0] > seen, 20)
                 await asyncio.sleep(0.02)
             search = named(QLineEdit, "Search")
-            phase[0] = "search"
+            phase[-1] = "search"
             for word in WORDS[:searches]:
                 search.setText(word)
                 await asyncio.sleep(0.25)
             search.setText("")
-            phase[0] = "jobs"
+            phase[-1] = "jobs"
             # every image back, every job's arrived
             await until(lambda: model.rowCount() == rows_before + 12, 120)
             await asyncio.sleep(0.3)
             timer.stop()
-            results["window_stall_ms_max"] = max(gaps[1:] or [0]) - 5
+            results["window_stall_ms_max"] = max(v for k, v in worst.items() if k != "idle")
+            results["window_idle_gap_ms_max"] = worst.get("idle", 0.0)
             results["window_stall_ms_p99"] = sorted(gaps)[int(0.99 * (len(gaps) - 1))] - 5
             results["window_rows"] = model.rowCount()
             results["window_stall_by_phase"] = {k: round(v, 1) for k, v in worst.items()}
