@@ -61,7 +61,7 @@ class MainWindow(QMainWindow):
         left = QWidget(self)
         column = QVBoxLayout(left)
         column.addWidget(self.panel, 3)
-        column.addWidget(self._jobs_slot, 2)
+        column.addWidget(self._jobs_slot, 1)
         self._left_column = column
         left.setMinimumWidth(320)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -150,7 +150,9 @@ class MainWindow(QMainWindow):
             self._left_column.replaceWidget(self._jobs_slot, self.jobs)
             self.details = DetailsPane(self.show_error, self)
             self.details.library = self.library
+            sizes = self.splitter.sizes()
             self.splitter.replaceWidget(2, self.details)
+            self.splitter.setSizes(sizes)  # as restored or laid out, not as the new part's size hint would have it
             for slot in (self._jobs_slot, self._details_slot):
                 slot.deleteLater()
             self.browser.currentChanged.connect(self.details.show_row)
