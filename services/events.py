@@ -1,7 +1,7 @@
 """Typed events: what a running generation tells its caller, and what the job queue tells its observers.
 
 A generation reports through one callback taking one of the `GenerationEvent`s; the job queue wraps each in a
-`JobEvent` for its observers (the window's controller turns those into Qt signals). Nobody matches strings.
+`services.jobs.JobEvent` for its observers (the window's controller turns those into Qt signals). Nobody matches strings.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from services.jobs import Job
     from services.types import GenerationResult, SavedImage
 
 
@@ -57,32 +56,3 @@ class Finished:
 
 
 GenerationEvent = Started | Retrying | Thought | Draft | ImageSaved | Finished
-
-
-# --- what the job queue tells its observers -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JobAdded:
-    job: Job
-
-
-@dataclass(frozen=True)
-class JobChanged:
-    """The job's status, retry time or message changed."""
-
-    job: Job
-
-
-@dataclass(frozen=True)
-class JobImage:
-    job: Job
-    image: SavedImage
-
-
-@dataclass(frozen=True)
-class JobFinished:
-    job: Job
-
-
-JobEvent = JobAdded | JobChanged | JobImage | JobFinished

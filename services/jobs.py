@@ -22,17 +22,7 @@ from dataclasses import dataclass, field
 
 from services.endpoints import Endpoint
 from services.errors import InputError
-from services.events import (
-    GenerationEvent,
-    ImageSaved,
-    JobAdded,
-    JobChanged,
-    JobEvent,
-    JobFinished,
-    JobImage,
-    Retrying,
-    Started,
-)
+from services.events import GenerationEvent, ImageSaved, Retrying, Started
 from services.generation import GenerationService, validate
 from services.status import ErrorKind, Status
 from services.types import GenerationRequest, GenerationResult, SavedImage
@@ -90,6 +80,33 @@ class Job:
         return (self.finished_at or now or time.monotonic()) - self.started_at
 
 
+# --- what the queue tells its observers (typed: nobody matches strings) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobAdded:
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobChanged:
+    """The job's status, retry time or message changed."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobImage:
+    job: Job
+    image: SavedImage
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    job: Job
+
+
+JobEvent = JobAdded | JobChanged | JobImage | JobFinished
 Listener = Callable[[JobEvent], None]
 
 

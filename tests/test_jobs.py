@@ -6,8 +6,7 @@ import pytest
 
 from services.client import RetryPolicy
 from services.emulator import Fault, google_error
-from services.events import JobAdded, JobFinished, JobImage
-from services.jobs import TRANSITIONS, Connection, Job, JobQueue, Slots
+from services.jobs import TRANSITIONS, Connection, Job, JobAdded, JobFinished, JobImage, JobQueue, Slots
 from services.status import ErrorKind, Status
 from services.types import GenerationRequest
 from tests.conftest import run

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.errors import InputError
 from services.jobs import Job
 from services.status import Status
 from ui.common import tr
@@ -150,8 +151,6 @@ class JobsPanel(QWidget):
         self._update_title()
 
     def _retry(self, job: Job) -> None:
-        from services.errors import InputError
-
         try:
             self.studio.retry(job)
         except InputError as exc:

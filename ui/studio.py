@@ -18,10 +18,9 @@ from services.app import Services
 from services.catalog import Catalog
 from services.endpoints import Endpoint
 from services.errors import InputError
-from services.events import JobAdded, JobChanged, JobEvent, JobFinished, JobImage
 from services.generation import GenerationService
 from services.http_pool import HttpPool
-from services.jobs import Connection, Job, JobQueue
+from services.jobs import Connection, Job, JobAdded, JobChanged, JobEvent, JobFinished, JobImage, JobQueue
 from services.library import Library
 from services.types import GenerationRequest, SavedImage
 from ui.common import TaskSlots
