@@ -1,6 +1,6 @@
-"""Actions on the selection (and rebuilding the index behind it): copy prompt or image, reuse settings, use as reference, favourite, show in folder,
-export, delete and undo, retry. They work through the browser's and the generate panel's methods, never their
-widgets; the library is read and written off the GUI thread."""
+"""Actions on the selection, and rebuilding the index behind it: copy prompt or image, reuse settings, use as
+reference, favourite, show in folder, export, delete and undo, retry. They work through the browser's and the
+generate panel's methods, never their widgets; the library is read and written off the GUI thread."""
 
 from __future__ import annotations
 
