@@ -235,29 +235,41 @@ class GalleryModel(QAbstractListModel):
             return None
         row = self.rows[index.row()]
         if role == Qt.ItemDataRole.DecorationRole:
-            sha = row[R.SHA256]
-            if sha is None:
-                return None
-            pixmap = self._cache.get(sha)
-            if pixmap is not None:
-                self._cache.move_to_end(sha)
-                return pixmap
-            if sha not in self._pending:
-                self._pending.add(sha)
-                edge = int(self.edge * self.device_pixel_ratio)
-                dropped = self.loader.request(self.generation, sha, str(self.library.root / row[R.PATH]), edge)
-                self._pending.difference_update(dropped)  # asked again when they come back into view
-            return None
+            return self._thumbnail(row)
         if role == ROW_ROLE:
             return row
         if role == DAY_ROLE:
-            return day_of(row[R.CREATED_AT]) if self.starts_day(index.row()) else None
+            return self._day(index.row(), row)
         if role == Qt.ItemDataRole.ToolTipRole:
             if row[R.IMAGE_ID] is None:
                 return f"{status_label(row[R.STATUS])}: {row[R.REASON] or ''}\n{row[R.MODEL]}"
             return f"{row[R.MODEL]} · {row[R.WIDTH]}×{row[R.HEIGHT]}"
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"{row[R.MODEL]} {row[R.STATUS]}"
+        return None
+
+    def tile(self, i: int) -> tuple:
+        """(row, thumbnail or None, day label or None) for the delegate: one Python call per painted tile instead of
+        three trips through QVariant (a third of the paint time at 20,000 rows)."""
+        row = self.rows[i]
+        return row, self._thumbnail(row), self._day(i, row)
+
+    def _day(self, i: int, row: tuple) -> str | None:
+        return day_of(row[R.CREATED_AT]) if self.starts_day(i) else None
+
+    def _thumbnail(self, row: tuple) -> QPixmap | None:
+        sha = row[R.SHA256]
+        if sha is None:
+            return None
+        pixmap = self._cache.get(sha)
+        if pixmap is not None:
+            self._cache.move_to_end(sha)
+            return pixmap
+        if sha not in self._pending:
+            self._pending.add(sha)
+            edge = int(self.edge * self.device_pixel_ratio)
+            dropped = self.loader.request(self.generation, sha, str(self.library.root / row[R.PATH]), edge)
+            self._pending.difference_update(dropped)  # asked again when they come back into view
         return None
 
     def _thumbnail_ready(self, generation: int, sha: str, image: QImage | None) -> None:

@@ -32,7 +32,12 @@ class GalleryDelegate(QStyledItemDelegate):
         return QSize(edge + 12, edge + 12)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
-        row = index.data(ROW_ROLE)
+        model = index.model()
+        if hasattr(model, "tile") and 0 <= index.row() < model.rowCount():
+            row, pixmap, day = model.tile(index.row())
+        else:
+            row = index.data(ROW_ROLE)
+            pixmap, day = index.data(Qt.ItemDataRole.DecorationRole), index.data(DAY_ROLE)
         if row is None:
             return
         painter.save()
@@ -40,7 +45,6 @@ class GalleryDelegate(QStyledItemDelegate):
         palette = option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
-        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
         if row[R.IMAGE_ID] is None:
             self._paint_attempt(painter, rect, row, palette)
         elif pixmap is not None:
@@ -55,7 +59,6 @@ class GalleryDelegate(QStyledItemDelegate):
             font.setPointSizeF(font.pointSizeF() * 1.4)
             painter.setFont(font)
             painter.drawText(rect.adjusted(0, 2, -6, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★")
-        day = index.data(DAY_ROLE)
         if day:
             self._paint_chip(painter, rect, day)
         if selected:
