@@ -7,6 +7,7 @@ instead and never closes it. The pool is per server root, so a key never travels
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -24,17 +25,22 @@ class HttpPool:
         self._factory = factory
         self._clients: dict[str, httpx.AsyncClient] = {}
         self.created = 0  # how many clients were ever made (a test checks reuse)
+        self._lock = threading.Lock()
 
     def client_for(self, endpoint: Endpoint) -> httpx.AsyncClient:
-        client = self._clients.get(endpoint.base_url)
-        if client is None or client.is_closed:
-            client = self._factory()
-            self._clients[endpoint.base_url] = client
-            self.created += 1
-        return client
+        """The endpoint's client, made on first use; may be called from a worker thread to make it there (the
+        client binds to no event loop until its first request)."""
+        with self._lock:
+            client = self._clients.get(endpoint.base_url)
+            if client is None or client.is_closed:
+                client = self._factory()
+                self._clients[endpoint.base_url] = client
+                self.created += 1
+            return client
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             try:
                 await client.aclose()

@@ -89,6 +89,8 @@ class Studio(QObject):
         try:
             endpoint = await loop.run_in_executor(self._worker, self.services.endpoint)
             key = await loop.run_in_executor(self._worker, self.services.key_for, endpoint)
+            # The endpoint's HTTP client too: loading the system's certificates takes 50-100 ms.
+            await loop.run_in_executor(self._worker, self.http.client_for, endpoint)
         except Exception as exc:  # a saved URL that no longer parses, a demo that cannot start: jobs must not wait
             log.error("cannot use the saved endpoint", exc_info=exc)
             problem = f"The saved endpoint cannot be used ({type(exc).__name__}); check it in Settings."
