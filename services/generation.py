@@ -27,6 +27,7 @@ from services.validation import load_reference, validate  # noqa: F401 (load_ref
 if TYPE_CHECKING:
     import httpx
 
+    from services.http_pool import HttpPool
     from services.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class GenerationService:
         catalog: Catalog,
         library: Library,
         *,
-        http: httpx.AsyncClient | None = None,
+        http: httpx.AsyncClient | HttpPool | None = None,
         max_parallel: int = 4,
         retry: RetryPolicy | None = None,
         stream: bool = True,
@@ -177,8 +178,9 @@ class GenerationService:
         gid = await asyncio.to_thread(
             self.library.begin, request, endpoint=endpoint.label, protocol=model.protocol, created_at=created
         )
-        emit(Started(gid))
-        client = GeminiClient(endpoint, key, http=self.http, timeout=timeout, retry=self.retry)
+        emit(Started(gid, created))
+        http = self.http.client_for(endpoint) if hasattr(self.http, "client_for") else self.http  # an HttpPool
+        client = GeminiClient(endpoint, key, http=http, timeout=timeout, retry=self.retry)
         saved: list[SavedImage] = []
         collected = _Collected([], [])
         notes: list[str] = []

@@ -39,6 +39,20 @@ def isolated_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture(scope="module")
+def qloop(qapp):
+    """A qasync loop on the running Qt application, for tests of parts that run coroutines (the window's way)."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.events._set_running_loop(None)  # the other test modules use asyncio.run
+    loop._QEventLoop__is_running = False  # qasync marks an already-running loop; close() joins its threads
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
 @pytest.fixture
 def emulator():
     with Emulator() as server:

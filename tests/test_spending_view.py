@@ -1,6 +1,5 @@
 """The Spending view, offscreen, on a qasync loop, over a real ledger file: periods, tables, hover, Export CSV."""
 
-import asyncio
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -12,19 +11,6 @@ from services.spending import SpendRecord
 from ui.spending import SpendingView
 
 TODAY = date(2026, 11, 18)  # a Wednesday: this week is 16-18 November
-
-
-@pytest.fixture(scope="module")
-def qloop(qapp):
-    import qasync
-
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
-    asyncio.events._set_running_loop(None)  # the other test modules use asyncio.run
-    loop._QEventLoop__is_running = False  # qasync marks an already-running loop; close() joins its threads
-    loop.close()
-    asyncio.set_event_loop(None)
 
 
 def noon(day: date) -> float:

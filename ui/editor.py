@@ -204,7 +204,9 @@ class ReferenceStrip(QWidget):
         layout.addWidget(buttons)
         from PySide6.QtGui import QShortcut
 
-        QShortcut(QKeySequence.StandardKey.Delete, self.list, activated=self.remove_selected)
+        # Only while the strip has focus: a window-wide Delete here made the gallery's Delete ambiguous (neither fired).
+        remove = QShortcut(QKeySequence.StandardKey.Delete, self.list, activated=self.remove_selected)
+        remove.setContext(Qt.ShortcutContext.WidgetShortcut)
 
     def add(self, reference: ReferenceImage, preview: QImage | None) -> None:
         self.references.append(reference)

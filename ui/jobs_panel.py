@@ -19,26 +19,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.jobs import Job, JobQueue
+from services.errors import InputError
+from services.jobs import Job
+from services.status import Status
 from ui.common import tr
+from ui.studio import Studio
 
-STATE_TEXT = {
-    "waiting": "Waiting",
-    "running": "Running",
-    "retrying": "Retrying",
-    "done": "Done",
-    "blocked": "Blocked",
-    "no_image": "No image",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
-}
-STATE_COLOUR = {
-    "done": "#2e9d4e",
-    "blocked": "#c98a1a",
-    "no_image": "#c98a1a",
-    "failed": "#c83c3c",
-    "cancelled": "#888888",
-    "retrying": "#c98a1a",
+STATUS_COLOUR = {
+    Status.OK: "#2e9d4e",
+    Status.BLOCKED: "#c98a1a",
+    Status.NO_IMAGE: "#c98a1a",
+    Status.ERROR: "#c83c3c",
+    Status.CANCELLED: "#888888",
+    Status.RETRYING: "#c98a1a",
 }
 
 
@@ -83,25 +76,28 @@ class JobRow(QFrame):
         prompt = " ".join(job.request.prompt.split())
         self.prompt.setText(self.prompt.fontMetrics().elidedText(prompt, Qt.TextElideMode.ElideRight, 260))
         self.prompt.setToolTip(job.request.prompt)
-        state = tr(STATE_TEXT.get(job.state, job.state))
-        if job.state == "retrying" and job.retry_at:
+        status = job.status
+        state = tr(status.label)
+        if status is Status.RETRYING and job.retry_at:
             state = tr("Retrying in {0} s").format(max(0, round(job.retry_at - time.monotonic())))
-        if job.state == "done" and job.images:
+        if status is Status.OK and job.images:
             state = tr("Done: {0} image(s)").format(len(job.images))
-        colour = STATE_COLOUR.get(job.state)
+        colour = STATUS_COLOUR.get(status)
         self.state.setText(f"<b style='color:{colour}'>{state}</b>" if colour else f"<b>{state}</b>")
         elapsed = f"{job.elapsed():.0f} s" if job.started_at else ""
         count = f"×{job.request.count}" if job.request.count > 1 else ""
         self.meta.setText(f"{job.request.model} {count}  {elapsed}")
-        show_message = job.state in ("retrying", "blocked", "no_image", "failed") and job.message
-        self.message.setVisible(bool(show_message))
-        self.message.setText(job.message if show_message else "")
+        shown = status in (Status.RETRYING, Status.BLOCKED, Status.NO_IMAGE, Status.ERROR) or (
+            status is Status.OK and job.message.startswith("Cancelled")
+        )
+        self.message.setVisible(bool(shown and job.message))
+        self.message.setText(job.message if shown else "")
         style = self.style()
         if job.finished:
             self.button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
             self.button.setToolTip(tr("Run this job again"))
             self.button.setAccessibleName(tr("Retry job"))
-            self.button.setVisible(job.state != "done")
+            self.button.setVisible(job.status is not Status.OK)
         else:
             self.button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogCancelButton))
             self.button.setToolTip(tr("Cancel this job"))
@@ -110,11 +106,9 @@ class JobRow(QFrame):
 
 
 class JobsPanel(QWidget):
-    retryRequested = Signal(object)
-
-    def __init__(self, queue: JobQueue, parent=None):
+    def __init__(self, studio: Studio, parent=None):
         super().__init__(parent)
-        self.queue = queue
+        self.studio = studio
         self.rows: dict[int, tuple[QListWidgetItem, JobRow]] = {}
         self.list = QListWidget(self)
         self.list.setAccessibleName(tr("Job queue"))
@@ -122,7 +116,7 @@ class JobsPanel(QWidget):
         self.title = QLabel(tr("Jobs"), self)
         self.cancel_all = QPushButton(tr("Cancel all"), self)
         self.cancel_all.setToolTip(tr("Cancel every waiting and running job"))
-        self.cancel_all.clicked.connect(queue.cancel_all)
+        self.cancel_all.clicked.connect(studio.cancel_all)
         self.clear = QPushButton(tr("Clear finished"), self)
         self.clear.clicked.connect(self.clear_finished)
         head = QHBoxLayout()
@@ -136,21 +130,34 @@ class JobsPanel(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._tick)
-        self._unsubscribe = queue.subscribe(self._on_job)
+        studio.jobAdded.connect(self._added)
+        studio.jobChanged.connect(self._changed)
+        studio.imageSaved.connect(lambda job, _image: self._changed(job))
+        studio.jobFinished.connect(self._changed)
+        for job in studio.queue.jobs if studio.queue else []:  # jobs sent before this panel was built
+            self._added(job)
         self._update_title()
 
-    def _on_job(self, job: Job, event: str, payload) -> None:
-        if event == "added":
-            item = QListWidgetItem()
-            row = JobRow(job)
-            row.cancelClicked.connect(self.queue.cancel)
-            row.retryClicked.connect(self.retryRequested)
-            self.list.insertItem(0, item)
-            self.list.setItemWidget(item, row)
-            item.setSizeHint(row.sizeHint())
-            self.rows[job.id] = (item, row)
-            self.timer.start()
-        elif job.id in self.rows:
+    def _added(self, job: Job) -> None:
+        item = QListWidgetItem()
+        row = JobRow(job)
+        row.cancelClicked.connect(self.studio.cancel)
+        row.retryClicked.connect(self._retry)
+        self.list.insertItem(0, item)
+        self.list.setItemWidget(item, row)
+        item.setSizeHint(row.sizeHint())
+        self.rows[job.id] = (item, row)
+        self.timer.start()
+        self._update_title()
+
+    def _retry(self, job: Job) -> None:
+        try:
+            self.studio.retry(job)
+        except InputError as exc:
+            self.studio.failed.emit(str(exc))
+
+    def _changed(self, job: Job) -> None:
+        if job.id in self.rows:
             item, row = self.rows[job.id]
             row.refresh()
             item.setSizeHint(QSize(row.sizeHint().width(), row.sizeHint().height()))
@@ -170,11 +177,11 @@ class JobsPanel(QWidget):
             if row.job.finished:
                 self.list.takeItem(self.list.row(item))
                 del self.rows[job_id]
-        self.queue.clear_finished()
+        self.studio.clear_finished()
         self._update_title()
 
     def _update_title(self) -> None:
-        active = len(self.queue.running())
+        active = self.studio.active_jobs()
         self.title.setText(tr("Jobs") + (f"  ({active} " + tr("active") + ")" if active else ""))
         self.cancel_all.setEnabled(active > 0)
 
