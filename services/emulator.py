@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from services import emulator_batch
 from services.catalog import Catalog
 from services.imaging import encode, prepare_qt
 
@@ -423,6 +424,9 @@ class Emulator:
             def do_POST(self):
                 self._handle("POST")
 
+            def do_DELETE(self):
+                self._handle("DELETE")
+
             def _handle(self, method: str):
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
@@ -440,6 +444,10 @@ class Emulator:
                     return self._fault(fault)
                 if emulator.latency and not emulator._wait(emulator.latency):
                     return
+                if (
+                    batch_answer := emulator_batch.handle(emulator, method, parts.path, query, headers, raw)
+                ) is not None:
+                    return emulator_batch.send(self, *batch_answer)
                 status, answer = self._route(method, parts.path, query, headers, body, raw)
                 if isinstance(answer, dict) and "#slow" in json.dumps(body or {}) and not emulator._wait(20):
                     return

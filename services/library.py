@@ -419,9 +419,15 @@ class Library:
     # --- recording a generation --------------------------------------------------------------------------------
 
     def begin(
-        self, request: GenerationRequest, *, endpoint: str, protocol: str, created_at: float | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        endpoint: str,
+        protocol: str,
+        created_at: float | None = None,
+        generation_id: str | None = None,
     ) -> str:
-        generation_id = uuid.uuid4().hex
+        generation_id = generation_id or uuid.uuid4().hex
         self._write(
             "INSERT INTO generations(id, created_at, prompt, model, endpoint, protocol, params, status, pid)"
             " VALUES (?,?,?,?,?,?,?,?,?)",

@@ -1,0 +1,480 @@
+"""Batches: a prompt list sent to Google's batch engine (half price), followed across restarts, saved exactly once.
+
+Durability, in order: the request list and a local record are written atomically before the create call; the remote
+name is written the moment the create call answers. A record left without a remote name (the process died while
+creating) is matched by display name (= the local batch id) on the next look. Each request's result becomes one
+generation whose id is derived from (batch id, request key), so fetching twice, or again after a kill mid-ingest,
+saves nothing twice. Records live in `<library>/.atelier/batches/`, outside the index, so a rebuild keeps them.
+This module stays a little over 400 lines: submit, poll, ingest and cancel share the record's life cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from services import protocol
+from services.batch_api import FINISHED, BatchClient, output_of, state_of, stats_of
+from services.catalog import Catalog
+from services.client import RetryPolicy
+from services.endpoints import Endpoint
+from services.errors import ApiError, InputError, LibraryError
+from services.library import Library, pid_alive
+from services.prompt_list import BATCH_DISCOUNT, PromptList
+from services.settings import write_atomically
+from services.status import Status
+from services.types import GenerationRequest, SavedImage
+
+log = logging.getLogger(__name__)
+GENERATION_NAMESPACE = uuid.UUID("5b7f3c1e-8a41-4d55-9a53-6f1e2b0c7d10")
+INLINE_LIMIT = 20  # requests sent inline; more go through an uploaded JSONL file (image results are large)
+KEY_AT_START = re.compile(rb'^\s*\{\s*"key"\s*:\s*"([^"\\]{1,200})"')
+Resolver = Callable[[dict], tuple[Endpoint, str | None]]
+
+
+@dataclass(frozen=True)
+class BatchRequest(GenerationRequest):
+    """A request that came from a batch: its stored record (in the index and in the image file) names the batch."""
+
+    batch_id: str | None = None
+
+    def record(self) -> dict:
+        return {**super().record(), "batch_id": self.batch_id}
+
+
+@dataclass
+class BatchRecord:
+    batch_id: str
+    model: str
+    endpoint: dict  # name, base_url, auth: enough to reach the same server again
+    created_at: float
+    state: str = "pending"  # pending, running, succeeded, failed, cancelled, expired
+    remote_name: str | None = None  # None until the create call has answered
+    requests: int = 0
+    images_expected: int = 0
+    estimated_cost_usd: float | None = None
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+    saved: int = 0
+    ingested: bool = False
+    local: bool = False
+    input_file: str | None = None
+    responses_file: str | None = None
+    error: str | None = None
+    pid: int = field(default_factory=os.getpid)
+    last_polled_at: float = 0.0
+    poll_interval: float = 0.0
+    generation_ids: list[str] = field(default_factory=list)  # local runs only; remote ones derive theirs
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+    def as_json(self) -> dict:
+        keys = ("batch_id", "remote_name", "state", "requests", "succeeded", "failed", "pending", "saved")
+        out = {k: getattr(self, k) for k in keys}
+        out["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))
+        out["estimated_cost_usd"] = self.estimated_cost_usd
+        return out
+
+
+def generation_id_for(batch_id: str, key: str) -> str:
+    return uuid.uuid5(GENERATION_NAMESPACE, f"{batch_id}/{key}").hex
+
+
+class BatchStore:
+    """One JSON record per batch (written atomically) and its request list, under the library's .atelier folder."""
+
+    def __init__(self, library_root: Path):
+        self.folder = Path(library_root) / ".atelier" / "batches"
+
+    def save(self, record: BatchRecord) -> None:
+        data = json.dumps(asdict(record), ensure_ascii=False, indent=1).encode()
+        write_atomically(self.folder / f"{record.batch_id}.json", data)
+
+    def load(self, batch_id: str) -> BatchRecord:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}", batch_id or ""):
+            raise InputError(f"{batch_id!r} is not a batch id (see `batch status`).")
+        try:
+            raw = json.loads((self.folder / f"{batch_id}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"There is no batch {batch_id} in this library (see `batch status`).") from None
+        except (OSError, ValueError) as exc:
+            raise LibraryError(f"The record of batch {batch_id} cannot be read ({exc}).") from None
+        known = {f.name for f in fields(BatchRecord)}
+        return BatchRecord(**{k: v for k, v in raw.items() if k in known})
+
+    def all(self) -> list[BatchRecord]:
+        records = []
+        for path in self.folder.glob("*.json") if self.folder.is_dir() else ():
+            if path.name.endswith(".requests.json"):
+                continue
+            try:
+                records.append(self.load(path.stem))
+            except (InputError, LibraryError, TypeError) as exc:
+                log.warning("skipping batch record %s: %s", path.name, exc)
+        return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+    def save_requests(self, batch_id: str, rows: list[dict]) -> None:
+        write_atomically(self.folder / f"{batch_id}.requests.json", json.dumps(rows, ensure_ascii=False).encode())
+
+    def requests(self, batch_id: str) -> list[dict]:
+        try:
+            return json.loads((self.folder / f"{batch_id}.requests.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+
+    @contextlib.contextmanager
+    def ingest_lock(self, batch_id: str):
+        """One process ingests a batch at a time (the window and a command line may both try)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f"{batch_id}.lock", "a+b") as handle:
+            try:
+                import fcntl
+
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            except ImportError:  # Windows: no advisory locks here; deterministic ids still prevent duplicates
+                pass
+            yield
+
+
+def new_batch_id() -> str:
+    return time.strftime("b%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+
+
+def endpoint_dict(endpoint: Endpoint) -> dict:
+    return {"name": endpoint.name, "base_url": endpoint.base_url, "auth": list(endpoint.auth), "label": endpoint.label}
+
+
+def default_resolver(saved: dict) -> tuple[Endpoint, str | None]:
+    return Endpoint(saved["name"], saved["base_url"], tuple(saved["auth"]), saved.get("label", saved["name"])), None
+
+
+@dataclass
+class FetchResult:
+    record: BatchRecord
+    images: list[tuple[SavedImage, str]]  # (image, prompt)
+    failed: int
+
+    def as_json(self) -> dict:
+        images = [
+            {**img.as_json(), "prompt": prompt, "generation_id": img.generation_id} for img, prompt in self.images
+        ]
+        r = self.record
+        return {"batch_id": r.batch_id, "state": r.state, "saved": len(images), "failed": self.failed, "images": images}
+
+
+class BatchService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        library: Library,
+        *,
+        resolver: Resolver = default_resolver,
+        http=None,
+        min_poll: float | None = None,
+        max_poll: float = 600.0,
+        inline_limit: int = INLINE_LIMIT,
+        retry: RetryPolicy | None = None,
+    ):
+        self.catalog = catalog
+        self.library = library
+        self.store = BatchStore(library.root)
+        self.resolver = resolver
+        self.http = http
+        env_poll = os.environ.get("ATELIER_BATCH_MIN_POLL")
+        self.min_poll = min_poll if min_poll is not None else float(env_poll or 30.0)
+        self.max_poll = max(max_poll, self.min_poll)
+        self.inline_limit = inline_limit
+        self.retry = retry
+
+    def _client(self, record: BatchRecord) -> BatchClient:
+        endpoint, key = self.resolver(record.endpoint)
+        return BatchClient(endpoint, key, http=self.http, timeout=120.0, retry=self.retry)
+
+    # --- submitting ----------------------------------------------------------------------------------------
+
+    def plan(self, prompts: PromptList, endpoint: Endpoint) -> list[tuple[BatchRecord, list[dict]]]:
+        """One batch per model (the batch call is per model), each with its keyed requests. Nothing is sent."""
+        prompts.raise_for_errors()
+        plans = []
+        for model_id in prompts.models():
+            model = self.catalog.resolve(model_id)
+            if model.protocol != "generateContent":
+                raise InputError(
+                    f"{model_id} is an Imagen model (:predict), which has no batch mode; run the list locally "
+                    "instead (batch submit FILE --local), at the standard price."
+                )
+            batch_id = new_batch_id()
+            rows = []
+            for row in prompts.rows:
+                if row.request.model != model_id:
+                    continue
+                for _ in range(row.request.count):
+                    key = f"r{len(rows) + 1:06d}"
+                    r = row.request
+                    rows.append(
+                        {"key": key, "line": row.line, "prompt": r.prompt, "model": r.model,
+                         "aspect_ratio": r.aspect_ratio, "size": r.size}
+                    )  # fmt: skip
+            subset = PromptList([row for row in prompts.rows if row.request.model == model_id])
+            cost = 0.0 if endpoint.name == "demo" else subset.estimated_cost(self.catalog)
+            record = BatchRecord(
+                batch_id, model_id, endpoint_dict(endpoint), time.time(), requests=len(rows),
+                images_expected=subset.images_expected, estimated_cost_usd=cost, pending=len(rows),
+            )  # fmt: skip
+            plans.append((record, rows))
+        return plans
+
+    def _wire_request(self, row: dict) -> dict:
+        request = GenerationRequest(row["prompt"], row["model"], 1, row["aspect_ratio"], row["size"])
+        return protocol.generate_content_body(request, self.catalog.resolve(row["model"]))
+
+    async def submit(self, record: BatchRecord, rows: list[dict]) -> BatchRecord:
+        """Sends one planned batch. The record is on disk before the create call and names the remote batch as soon
+        as it answers. ApiError(kind="unsupported") when the endpoint has no batch mode."""
+        await asyncio.to_thread(self.store.save_requests, record.batch_id, rows)
+        await asyncio.to_thread(self.store.save, record)
+        async with self._client(record) as client:
+            try:
+                wire = [{"key": r["key"], "request": self._wire_request(r)} for r in rows]
+                if len(rows) > self.inline_limit:
+                    lines = "".join(json.dumps(w, ensure_ascii=False) + "\n" for w in wire).encode()
+                    record.input_file = await client.upload(lines, f"{record.batch_id}-input")
+                    await asyncio.to_thread(self.store.save, record)
+                    op = await self._create(client, record, file_name=record.input_file)
+                else:
+                    inline = [{"request": w["request"], "metadata": {"key": w["key"]}} for w in wire]
+                    op = await self._create(client, record, requests=inline)
+            except ApiError as error:
+                if error.http_status in (404, 405, 501) or error.kind == "unsupported":
+                    await asyncio.to_thread(self._forget, record)
+                    raise ApiError(
+                        f"{client.endpoint.label} has no batch mode for {record.model} (it answered HTTP "
+                        f"{error.http_status or '-'}); nothing was charged. Run the list locally instead "
+                        "(batch submit FILE --local) at the standard price.",
+                        http_status=error.http_status, status=error.status, kind="unsupported",
+                    ) from None  # fmt: skip
+                record.state, record.error = "failed", str(error)
+                await asyncio.to_thread(self.store.save, record)
+                raise
+        self._apply(record, op)
+        await asyncio.to_thread(self.store.save, record)
+        return record
+
+    async def _create(self, client: BatchClient, record: BatchRecord, **source) -> dict:
+        try:
+            op = await client.create(record.model, record.batch_id, **source)
+        except ApiError as error:
+            if not error.retryable:
+                raise
+            found = await self._find_remote(client, record)  # it may have been created before the failure
+            if found is None:
+                raise
+            op = found
+        record.remote_name = str(op.get("name") or "")
+        await asyncio.to_thread(self.store.save, record)
+        return op
+
+    def _forget(self, record: BatchRecord) -> None:
+        for suffix in (".json", ".requests.json", ".lock"):
+            (self.store.folder / f"{record.batch_id}{suffix}").unlink(missing_ok=True)
+
+    @staticmethod
+    async def _find_remote(client: BatchClient, record: BatchRecord) -> dict | None:
+        for op in await client.list():
+            meta = op.get("metadata") if isinstance(op.get("metadata"), dict) else op
+            if meta.get("displayName") == record.batch_id or meta.get("display_name") == record.batch_id:
+                return op
+        return None
+
+    # --- following --------------------------------------------------------------------------------------------
+
+    def _apply(self, record: BatchRecord, op: dict) -> None:
+        record.state = state_of(op)
+        stats = stats_of(op)
+        record.requests = stats["requests"] or record.requests
+        record.succeeded, record.failed, record.pending = stats["succeeded"], stats["failed"], stats["pending"]
+        if not any(stats.values()):
+            record.pending = record.requests
+        record.responses_file, _ = output_of(op)
+        record.last_polled_at = time.time()
+        if record.state in ("failed", "expired") and not record.error:
+            error = (op.get("error") or {}).get("message") if isinstance(op.get("error"), dict) else None
+            record.error = error or f"The batch {record.state} on the server."
+
+    async def refresh(self, record: BatchRecord, *, force: bool = False) -> tuple[BatchRecord, dict | None]:
+        """Asks the server once, unless it was asked less than min_poll seconds ago (by any process)."""
+        if record.local or (record.finished and record.ingested):
+            return record, None
+        if not force and time.time() - record.last_polled_at < self.min_poll:
+            return record, None
+        async with self._client(record) as client:
+            if not record.remote_name:
+                if record.pid != os.getpid() and pid_alive(record.pid):
+                    return record, None  # another process is creating it right now
+                op = await self._find_remote(client, record)
+                if op is None:
+                    record.state = "failed"
+                    record.error = "Atelier stopped before the server accepted this batch; nothing was charged."
+                    record.ingested = True
+                    await asyncio.to_thread(self.store.save, record)
+                    return record, None
+                record.remote_name = str(op.get("name"))
+            else:
+                op = await client.get(record.remote_name)
+        self._apply(record, op)
+        await asyncio.to_thread(self.store.save, record)
+        return record, op
+
+    async def fetch(
+        self, record: BatchRecord, *, wait: bool = False, poll: float | None = None, on_progress=None
+    ) -> FetchResult:
+        """Polls (with --wait until it ends, backing off from `poll` seconds), then saves every result once."""
+        interval = max(poll if poll is not None else self.min_poll, 0.0)
+        saved_min, self.min_poll = self.min_poll, interval
+        try:
+            record, op = await self.refresh(record, force=not record.finished)
+            while wait and not record.finished:
+                await asyncio.sleep(record.poll_interval or interval)
+                before = (record.state, record.succeeded, record.failed)
+                record, op = await self.refresh(record, force=True)
+                grown = min((record.poll_interval or interval) * 1.5, max(self.max_poll, interval))
+                record.poll_interval = interval if before != (record.state, record.succeeded, record.failed) else grown
+                if on_progress:
+                    on_progress(record)
+        finally:
+            self.min_poll = saved_min
+        if record.finished and not record.ingested and not record.local:
+            await self._ingest(record, op)
+        return await asyncio.to_thread(self.result, record)
+
+    async def cancel(self, record: BatchRecord) -> BatchRecord:
+        if record.finished:
+            return record
+        if record.remote_name:
+            async with self._client(record) as client:
+                await client.cancel(record.remote_name)
+            record, _ = await self.refresh(record, force=True)
+            if not record.finished:
+                record.state = "cancelled"  # the server is still winding down: it will not run more requests
+        else:
+            record.state = "cancelled"
+        await asyncio.to_thread(self.store.save, record)
+        return record
+
+    # --- saving results ---------------------------------------------------------------------------------------
+
+    async def _ingest(self, record: BatchRecord, op: dict | None) -> None:
+        rows = {r["key"]: r for r in await asyncio.to_thread(self.store.requests, record.batch_id)}
+        await asyncio.to_thread(self.library.check_writable)
+        file_name, inline = output_of(op) if op else (record.responses_file, None)
+        if op is None and not file_name and record.remote_name:
+            record, op = await self.refresh(record, force=True)
+            file_name, inline = output_of(op) if op else (None, None)
+        with self.store.ingest_lock(record.batch_id):
+            if inline is not None:
+                for i, item in enumerate(inline):
+                    key = str((item.get("metadata") or {}).get("key") or f"r{i + 1:06d}")
+                    await asyncio.to_thread(self._save_one, record, rows.get(key), key, item)
+            elif file_name:
+                async with self._client(record) as client:
+                    async for line in client.download_lines(file_name):
+                        await asyncio.to_thread(self._save_line, record, rows, line)
+        record.ingested = True
+        await asyncio.to_thread(self.store.save, record)
+
+    def _save_line(self, record: BatchRecord, rows: dict, line: bytes) -> None:
+        early = KEY_AT_START.match(line[:256])
+        if early and self._done(generation_id_for(record.batch_id, early.group(1).decode())):
+            return  # saved on an earlier fetch: skip without decoding megabytes of base64
+        try:
+            item = json.loads(line)
+        except ValueError:
+            log.warning("batch %s: a results line is not JSON; skipped", record.batch_id)
+            return
+        key = str(item.get("key") or (item.get("metadata") or {}).get("key") or "")
+        self._save_one(record, rows.get(key), key, item)
+
+    def _done(self, gid: str) -> bool:
+        entry = self.library.generation(gid)
+        return entry is not None and entry.status not in (Status.RUNNING, Status.INTERRUPTED)
+
+    def _save_one(self, record: BatchRecord, row: dict | None, key: str, item: dict) -> None:
+        """One result line becomes one finished generation, exactly once."""
+        gid = generation_id_for(record.batch_id, key)
+        if row is None:
+            log.warning("batch %s: a result for unknown key %r; skipped", record.batch_id, key)
+            return
+        request = BatchRequest(row["prompt"], row["model"], 1, row["aspect_ratio"], row["size"],
+                               protocol="generateContent", batch_id=record.batch_id)  # fmt: skip
+        entry = self.library.generation(gid)
+        if entry is not None and entry.status not in (Status.RUNNING, Status.INTERRUPTED):
+            return
+        label = record.endpoint.get("label") or record.endpoint["name"]
+        created = entry.created_at if entry else time.time()
+        if entry is None:
+            self.library.begin(request, endpoint=label, protocol="generateContent", created_at=created,
+                               generation_id=gid)  # fmt: skip
+        model = self.catalog.resolve(row["model"])
+        images = list(entry.images) if entry else []
+        response, error = item.get("response"), item.get("error")
+        status, reason, text, usage, err = Status.OK, None, "", None, None
+        if isinstance(response, dict):
+            parsed = protocol.parse_generate_content(response)
+            text, usage = parsed.text, parsed.usage
+            if not images:
+                for index, image in enumerate(parsed.images[:1]):
+                    images.append(self.library.save_image(gid, index, image, request=request, endpoint=label,
+                                                          text=text, created_at=created))  # fmt: skip
+            if not images:
+                status = Status.BLOCKED if parsed.blocked_reason else Status.NO_IMAGE
+                reason = parsed.blocked_reason or parsed.no_image_reason or "The server returned no image."
+        elif not images:
+            error = error if isinstance(error, dict) else {}
+            status, reason = Status.ERROR, str(error.get("message") or "The batch engine could not run this request.")
+            err = {"http_status": error.get("code"), "status": error.get("status"), "message": reason}
+        cost = 0.0 if record.endpoint["name"] == "demo" else None
+        if cost is None and usage and usage.image_tokens and model.usd_per_million_image_tokens:
+            cost = round(usage.image_tokens * model.usd_per_million_image_tokens / 1e6 * BATCH_DISCOUNT, 6)
+        elif cost is None and images:
+            price = model.price_per_image(row["size"] or model.default_size)
+            cost = None if price is None else round(price * BATCH_DISCOUNT, 6)
+        self.library.finish(gid, status=status, reason=reason, text=text, error=err, attempts=1, cost_usd=cost,
+                            usage=usage)  # fmt: skip
+
+    def result(self, record: BatchRecord) -> FetchResult:
+        """The batch's images and failures as the library holds them now (a point lookup per request)."""
+        images: list[tuple[SavedImage, str]] = []
+        failed = 0
+        if record.local:
+            ids = record.generation_ids
+        else:
+            ids = [generation_id_for(record.batch_id, r["key"]) for r in self.store.requests(record.batch_id)]
+        for gid in ids:
+            entry = self.library.generation(gid)
+            if entry is None:
+                continue
+            images.extend((img, entry.prompt) for img in entry.images)
+            if not entry.images and Status(entry.status).failed:
+                failed += 1
+        if record.saved != len(images) and (record.ingested or record.local):
+            record.saved = len(images)
+            self.store.save(record)
+        return FetchResult(record, images, failed)
+
+    def records(self) -> list[BatchRecord]:
+        return self.store.all()
+
+    def load(self, batch_id: str) -> BatchRecord:
+        return self.store.load(batch_id)
