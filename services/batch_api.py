@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from services.client import GeminiClient
 from services.errors import ApiError
@@ -96,6 +96,9 @@ class BatchClient(GeminiClient):
         auth_headers, params = self._auth()
         if urlsplit(url).netloc != urlsplit(self.endpoint.base_url).netloc:
             auth_headers, params = {}, {}  # the key goes to the endpoint's own host only
+        if urlsplit(url).query:  # httpx's params would replace the URL's own query (an upload id)
+            params = {**dict(parse_qsl(urlsplit(url).query)), **params}
+            url = url.split("?", 1)[0]
         all_headers = {**auth_headers, **(headers or {})}
         if content is not None and "Content-Type" not in all_headers:
             all_headers["Content-Type"] = "application/json"
