@@ -5,173 +5,43 @@ name is written the moment the create call answers. A record left without a remo
 creating) is matched by display name (= the local batch id) on the next look. Each request's result becomes one
 generation whose id is derived from (batch id, request key), so fetching twice, or again after a kill mid-ingest,
 saves nothing twice. Records live in `<library>/.atelier/batches/`, outside the index, so a rebuild keeps them.
-This module stays a little over 400 lines: submit, poll, ingest and cancel share the record's life cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 from services import protocol
-from services.batch_api import FINISHED, BatchClient, output_of, state_of, stats_of
+from services.batch_api import BatchClient, output_of, state_of, stats_of
+from services.batch_store import (
+    BatchRecord,
+    BatchRequest,
+    BatchStore,
+    FetchResult,
+    default_resolver,
+    endpoint_dict,
+    generation_id_for,
+    new_batch_id,
+)
 from services.catalog import Catalog
 from services.client import RetryPolicy
 from services.endpoints import Endpoint
-from services.errors import ApiError, InputError, LibraryError
+from services.errors import ApiError, InputError
 from services.library import Library, pid_alive
 from services.prompt_list import BATCH_DISCOUNT, PromptList
-from services.settings import write_atomically
 from services.status import Status
 from services.types import GenerationRequest, SavedImage
 
 log = logging.getLogger(__name__)
-GENERATION_NAMESPACE = uuid.UUID("5b7f3c1e-8a41-4d55-9a53-6f1e2b0c7d10")
 INLINE_LIMIT = 20  # requests sent inline; more go through an uploaded JSONL file (image results are large)
 KEY_AT_START = re.compile(rb'^\s*\{\s*"key"\s*:\s*"([^"\\]{1,200})"')
 Resolver = Callable[[dict], tuple[Endpoint, str | None]]
-
-
-@dataclass(frozen=True)
-class BatchRequest(GenerationRequest):
-    """A request that came from a batch: its stored record (in the index and in the image file) names the batch."""
-
-    batch_id: str | None = None
-
-    def record(self) -> dict:
-        return {**super().record(), "batch_id": self.batch_id}
-
-
-@dataclass
-class BatchRecord:
-    batch_id: str
-    model: str
-    endpoint: dict  # name, base_url, auth: enough to reach the same server again
-    created_at: float
-    state: str = "pending"  # pending, running, succeeded, failed, cancelled, expired
-    remote_name: str | None = None  # None until the create call has answered
-    requests: int = 0
-    images_expected: int = 0
-    estimated_cost_usd: float | None = None
-    succeeded: int = 0
-    failed: int = 0
-    pending: int = 0
-    saved: int = 0
-    ingested: bool = False
-    local: bool = False
-    input_file: str | None = None
-    responses_file: str | None = None
-    error: str | None = None
-    pid: int = field(default_factory=os.getpid)
-    last_polled_at: float = 0.0
-    poll_interval: float = 0.0
-    generation_ids: list[str] = field(default_factory=list)  # local runs only; remote ones derive theirs
-
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED
-
-    def as_json(self) -> dict:
-        keys = ("batch_id", "remote_name", "state", "requests", "succeeded", "failed", "pending", "saved")
-        out = {k: getattr(self, k) for k in keys}
-        out["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))
-        out["estimated_cost_usd"] = self.estimated_cost_usd
-        return out
-
-
-def generation_id_for(batch_id: str, key: str) -> str:
-    return uuid.uuid5(GENERATION_NAMESPACE, f"{batch_id}/{key}").hex
-
-
-class BatchStore:
-    """One JSON record per batch (written atomically) and its request list, under the library's .atelier folder."""
-
-    def __init__(self, library_root: Path):
-        self.folder = Path(library_root) / ".atelier" / "batches"
-
-    def save(self, record: BatchRecord) -> None:
-        data = json.dumps(asdict(record), ensure_ascii=False, indent=1).encode()
-        write_atomically(self.folder / f"{record.batch_id}.json", data)
-
-    def load(self, batch_id: str) -> BatchRecord:
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}", batch_id or ""):
-            raise InputError(f"{batch_id!r} is not a batch id (see `batch status`).")
-        try:
-            raw = json.loads((self.folder / f"{batch_id}.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"There is no batch {batch_id} in this library (see `batch status`).") from None
-        except (OSError, ValueError) as exc:
-            raise LibraryError(f"The record of batch {batch_id} cannot be read ({exc}).") from None
-        known = {f.name for f in fields(BatchRecord)}
-        return BatchRecord(**{k: v for k, v in raw.items() if k in known})
-
-    def all(self) -> list[BatchRecord]:
-        records = []
-        for path in self.folder.glob("*.json") if self.folder.is_dir() else ():
-            if path.name.endswith(".requests.json"):
-                continue
-            try:
-                records.append(self.load(path.stem))
-            except (InputError, LibraryError, TypeError) as exc:
-                log.warning("skipping batch record %s: %s", path.name, exc)
-        return sorted(records, key=lambda r: r.created_at, reverse=True)
-
-    def save_requests(self, batch_id: str, rows: list[dict]) -> None:
-        write_atomically(self.folder / f"{batch_id}.requests.json", json.dumps(rows, ensure_ascii=False).encode())
-
-    def requests(self, batch_id: str) -> list[dict]:
-        try:
-            return json.loads((self.folder / f"{batch_id}.requests.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []
-
-    @contextlib.contextmanager
-    def ingest_lock(self, batch_id: str):
-        """One process ingests a batch at a time (the window and a command line may both try)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / f"{batch_id}.lock", "a+b") as handle:
-            try:
-                import fcntl
-
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            except ImportError:  # Windows: no advisory locks here; deterministic ids still prevent duplicates
-                pass
-            yield
-
-
-def new_batch_id() -> str:
-    return time.strftime("b%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
-
-
-def endpoint_dict(endpoint: Endpoint) -> dict:
-    return {"name": endpoint.name, "base_url": endpoint.base_url, "auth": list(endpoint.auth), "label": endpoint.label}
-
-
-def default_resolver(saved: dict) -> tuple[Endpoint, str | None]:
-    return Endpoint(saved["name"], saved["base_url"], tuple(saved["auth"]), saved.get("label", saved["name"])), None
-
-
-@dataclass
-class FetchResult:
-    record: BatchRecord
-    images: list[tuple[SavedImage, str]]  # (image, prompt)
-    failed: int
-
-    def as_json(self) -> dict:
-        images = [
-            {**img.as_json(), "prompt": prompt, "generation_id": img.generation_id} for img, prompt in self.images
-        ]
-        r = self.record
-        return {"batch_id": r.batch_id, "state": r.state, "saved": len(images), "failed": self.failed, "images": images}
 
 
 class BatchService:

@@ -10,7 +10,8 @@ import asyncio
 import time
 from dataclasses import fields
 
-from services.batch import BatchRecord, BatchRequest, BatchService, FetchResult, endpoint_dict, new_batch_id
+from services.batch import BatchService
+from services.batch_store import BatchRecord, BatchRequest, FetchResult, endpoint_dict, new_batch_id
 from services.endpoints import Endpoint
 from services.generation import EventCallback, GenerationService
 from services.prompt_list import PromptList

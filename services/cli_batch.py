@@ -15,7 +15,8 @@ import json
 import sys
 
 from services.app import Services
-from services.batch import BatchRecord, BatchService, FetchResult, endpoint_dict
+from services.batch import BatchService
+from services.batch_store import BatchRecord, FetchResult, endpoint_dict
 from services.catalog import DEFAULT_MODEL
 from services.endpoints import Endpoint
 from services.errors import ApiError, InputError, NetworkError

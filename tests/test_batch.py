@@ -17,9 +17,10 @@ import pytest
 
 from services import emulator_batch
 from services.app import Services
-from services.batch import BatchService, generation_id_for
-from services.batch_api import BatchClient, state_of
+from services.batch import BatchService
+from services.batch_api import BatchClient
 from services.batch_local import run_local
+from services.batch_store import generation_id_for
 from services.catalog import Catalog
 from services.cli import run as cli_run
 from services.emulator import Fault, google_error
