@@ -30,7 +30,7 @@ from services.batch_store import (
     new_batch_id,
 )
 from services.catalog import Catalog
-from services.client import RetryPolicy
+from services.client import RetryPolicy, new_http_client
 from services.endpoints import Endpoint
 from services.errors import ApiError, InputError
 from services.library import Library, pid_alive
@@ -68,9 +68,9 @@ class BatchService:
         self.inline_limit = inline_limit
         self.retry = retry
 
-    def _client(self, record: BatchRecord) -> BatchClient:
+    def _client(self, record: BatchRecord, http=None) -> BatchClient:
         endpoint, key = self.resolver(record.endpoint)
-        return BatchClient(endpoint, key, http=self.http, timeout=120.0, retry=self.retry)
+        return BatchClient(endpoint, key, http=http or self.http, timeout=120.0, retry=self.retry)
 
     # --- submitting ----------------------------------------------------------------------------------------
 
@@ -183,13 +183,13 @@ class BatchService:
             error = (op.get("error") or {}).get("message") if isinstance(op.get("error"), dict) else None
             record.error = error or f"The batch {record.state} on the server."
 
-    async def refresh(self, record: BatchRecord, *, force: bool = False) -> tuple[BatchRecord, dict | None]:
+    async def refresh(self, record: BatchRecord, *, force: bool = False, http=None) -> tuple[BatchRecord, dict | None]:
         """Asks the server once, unless it was asked less than min_poll seconds ago (by any process)."""
         if record.local or (record.finished and record.ingested):
             return record, None
         if not force and time.time() - record.last_polled_at < self.min_poll:
             return record, None
-        async with self._client(record) as client:
+        async with self._client(record, http) as client:
             if not record.remote_name:
                 if record.pid != os.getpid() and pid_alive(record.pid):
                     return record, None  # another process is creating it right now
@@ -212,21 +212,23 @@ class BatchService:
     ) -> FetchResult:
         """Polls (with --wait until it ends, backing off from `poll` seconds), then saves every result once."""
         interval = max(poll if poll is not None else self.min_poll, 0.0)
-        saved_min, self.min_poll = self.min_poll, interval
+        http = None if self.http is not None else new_http_client()  # one connection pool for polls and download
         try:
-            record, op = await self.refresh(record, force=not record.finished)
+            last_poll = record.last_polled_at
+            record, op = await self.refresh(record, force=time.time() - last_poll >= interval, http=http)
             while wait and not record.finished:
-                await asyncio.sleep(record.poll_interval or interval)
+                await asyncio.sleep(max(record.poll_interval or interval, 0.01))
                 before = (record.state, record.succeeded, record.failed)
-                record, op = await self.refresh(record, force=True)
+                record, op = await self.refresh(record, force=True, http=http)
                 grown = min((record.poll_interval or interval) * 1.5, max(self.max_poll, interval))
                 record.poll_interval = interval if before != (record.state, record.succeeded, record.failed) else grown
                 if on_progress:
                     on_progress(record)
+            if record.finished and not record.ingested and not record.local:
+                await self._ingest(record, op, http)
         finally:
-            self.min_poll = saved_min
-        if record.finished and not record.ingested and not record.local:
-            await self._ingest(record, op)
+            if http is not None:
+                await http.aclose()
         return await asyncio.to_thread(self.result, record)
 
     async def cancel(self, record: BatchRecord) -> BatchRecord:
@@ -245,12 +247,12 @@ class BatchService:
 
     # --- saving results ---------------------------------------------------------------------------------------
 
-    async def _ingest(self, record: BatchRecord, op: dict | None) -> None:
+    async def _ingest(self, record: BatchRecord, op: dict | None, http=None) -> None:
         rows = {r["key"]: r for r in await asyncio.to_thread(self.store.requests, record.batch_id)}
         await asyncio.to_thread(self.library.check_writable)
         file_name, inline = output_of(op) if op else (record.responses_file, None)
         if op is None and not file_name and record.remote_name:
-            record, op = await self.refresh(record, force=True)
+            record, op = await self.refresh(record, force=True, http=http)
             file_name, inline = output_of(op) if op else (None, None)
         with self.store.ingest_lock(record.batch_id):
             if inline is not None:
@@ -258,29 +260,50 @@ class BatchService:
                     key = str((item.get("metadata") or {}).get("key") or f"r{i + 1:06d}")
                     await asyncio.to_thread(self._save_one, record, rows.get(key), key, item)
             elif file_name:
-                async with self._client(record) as client:
-                    async for line in client.download_lines(file_name):
-                        await asyncio.to_thread(self._save_line, record, rows, line)
+                await self._ingest_file(record, rows, file_name, http)
         record.ingested = True
         await asyncio.to_thread(self.store.save, record)
 
-    def _save_line(self, record: BatchRecord, rows: dict, line: bytes) -> None:
+    async def _ingest_file(self, record: BatchRecord, rows: dict, file_name: str, http) -> None:
+        """Streams the results file: the next line is read and decoded while the previous one is being saved (at most
+        two lines in memory), and saves stay in order, one at a time."""
+        saving: asyncio.Future | None = None
+        try:
+            async with self._client(record, http) as client:
+                async for line in client.download_lines(file_name):
+                    read = await asyncio.to_thread(self._read_line, record, rows, line)
+                    if saving is not None:
+                        await saving
+                        saving = None
+                    if read is not None:
+                        saving = asyncio.ensure_future(asyncio.to_thread(self._save_one, record, *read))
+            if saving is not None:
+                await saving
+        finally:
+            if saving is not None and not saving.done():
+                saving.cancel()
+                await asyncio.gather(saving, return_exceptions=True)
+
+    def _read_line(self, record: BatchRecord, rows: dict, line: bytes):
+        """(row, key, item, parsed response) for a line still to save, or None."""
         early = KEY_AT_START.match(line[:256])
         if early and self._done(generation_id_for(record.batch_id, early.group(1).decode())):
-            return  # saved on an earlier fetch: skip without decoding megabytes of base64
+            return None  # saved on an earlier fetch: skip without decoding megabytes of base64
         try:
             item = json.loads(line)
         except ValueError:
             log.warning("batch %s: a results line is not JSON; skipped", record.batch_id)
-            return
+            return None
         key = str(item.get("key") or (item.get("metadata") or {}).get("key") or "")
-        self._save_one(record, rows.get(key), key, item)
+        response = item.get("response")
+        parsed = protocol.parse_generate_content(response) if isinstance(response, dict) else None
+        return rows.get(key), key, item, parsed
 
     def _done(self, gid: str) -> bool:
         entry = self.library.generation(gid)
         return entry is not None and entry.status not in (Status.RUNNING, Status.INTERRUPTED)
 
-    def _save_one(self, record: BatchRecord, row: dict | None, key: str, item: dict) -> None:
+    def _save_one(self, record: BatchRecord, row: dict | None, key: str, item: dict, parsed=None) -> None:
         """One result line becomes one finished generation, exactly once."""
         gid = generation_id_for(record.batch_id, key)
         if row is None:
@@ -301,7 +324,7 @@ class BatchService:
         response, error = item.get("response"), item.get("error")
         status, reason, text, usage, err = Status.OK, None, "", None, None
         if isinstance(response, dict):
-            parsed = protocol.parse_generate_content(response)
+            parsed = parsed or protocol.parse_generate_content(response)
             text, usage = parsed.text, parsed.usage
             if not images:
                 for index, image in enumerate(parsed.images[:1]):

@@ -111,7 +111,7 @@ class BatchesPanel(QWidget):
 
     async def _fetch(self, record: BatchRecord) -> None:
         before = record.saved
-        result = await self.service.fetch(record, poll=0.0)
+        result = await self.service.fetch(record)
         record = result.record
         if not record.finished:
             text = tr("{0} is not finished yet: {1} of {2} done.")
