@@ -32,7 +32,7 @@ from services.batch_store import (
 from services.catalog import Catalog
 from services.client import RetryPolicy, new_http_client
 from services.endpoints import Endpoint
-from services.errors import ApiError, InputError
+from services.errors import ApiError, InputError, NetworkError
 from services.library import Library, pid_alive
 from services.prompt_list import BATCH_DISCOUNT, PromptList
 from services.status import Status
@@ -145,7 +145,7 @@ class BatchService:
     async def _create(self, client: BatchClient, record: BatchRecord, **source) -> dict:
         try:
             op = await client.create(record.model, record.batch_id, **source)
-        except ApiError as error:
+        except (ApiError, NetworkError) as error:
             if not error.retryable:
                 raise
             found = await self._find_remote(client, record)  # it may have been created before the failure
@@ -184,10 +184,11 @@ class BatchService:
             record.error = error or f"The batch {record.state} on the server."
 
     async def refresh(self, record: BatchRecord, *, force: bool = False, http=None) -> tuple[BatchRecord, dict | None]:
-        """Asks the server once, unless it was asked less than min_poll seconds ago (by any process)."""
+        """Asks the server once, unless it was asked less than min_poll seconds ago (by any process) or, while
+        nothing changes, less than its backed-off interval (x1.5 per unchanged answer, up to max_poll)."""
         if record.local or (record.finished and record.ingested):
             return record, None
-        if not force and time.time() - record.last_polled_at < self.min_poll:
+        if not force and time.time() - record.last_polled_at < max(self.min_poll, record.poll_interval):
             return record, None
         async with self._client(record, http) as client:
             if not record.remote_name:
@@ -203,7 +204,10 @@ class BatchService:
                 record.remote_name = str(op.get("name"))
             else:
                 op = await client.get(record.remote_name)
+        before = (record.state, record.succeeded, record.failed)
         self._apply(record, op)
+        unchanged = before == (record.state, record.succeeded, record.failed)
+        record.poll_interval = min(max(record.poll_interval, self.min_poll) * 1.5, self.max_poll) if unchanged else 0.0
         await asyncio.to_thread(self.store.save, record)
         return record, op
 
@@ -216,12 +220,13 @@ class BatchService:
         try:
             last_poll = record.last_polled_at
             record, op = await self.refresh(record, force=time.time() - last_poll >= interval, http=http)
+            delay = interval if poll is not None else max(interval, record.poll_interval)
             while wait and not record.finished:
-                await asyncio.sleep(max(record.poll_interval or interval, 0.01))
+                await asyncio.sleep(max(delay, 0.01))
                 before = (record.state, record.succeeded, record.failed)
                 record, op = await self.refresh(record, force=True, http=http)
-                grown = min((record.poll_interval or interval) * 1.5, max(self.max_poll, interval))
-                record.poll_interval = interval if before != (record.state, record.succeeded, record.failed) else grown
+                changed = before != (record.state, record.succeeded, record.failed)
+                delay = interval if changed else min(delay * 1.5, max(self.max_poll, interval))
                 if on_progress:
                     on_progress(record)
             if record.finished and not record.ingested and not record.local:

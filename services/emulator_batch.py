@@ -32,6 +32,7 @@ class BatchState:
     directory: Path
     seconds: float | None = 0.0
     lock: threading.RLock = field(default_factory=threading.RLock)
+    running: set = field(default_factory=set)  # batches being answered by a background thread
 
     def path(self, kind: str, ident: str) -> Path:
         folder = self.directory / kind
@@ -196,16 +197,29 @@ def _finish(batch: dict, final: str) -> dict:
 
 
 def _advance(emulator, state: BatchState, batch: dict) -> dict:
+    """Pending for the first half of the turnaround, then running; answered by a background thread once it is due
+    (a big batch takes minutes to draw, and a look at it must not wait for that)."""
     if batch["state"] in TERMINAL or state.seconds is None:
         return batch
     age = time.time() - batch["created"]
-    if age >= state.seconds:
-        batch = run_batch(emulator, state, batch)
-        _store(state, batch)
-    elif batch["state"] == "BATCH_STATE_PENDING" and age >= state.seconds / 2:
+    if batch["state"] == "BATCH_STATE_PENDING" and age >= state.seconds / 2:
         batch["state"], batch["updateTime"] = "BATCH_STATE_RUNNING", _now()
         _store(state, batch)
+    if age >= state.seconds and batch["id"] not in state.running:
+        state.running.add(batch["id"])
+        threading.Thread(target=_run_in_background, args=(emulator, state, dict(batch)), daemon=True).start()
     return batch
+
+
+def _run_in_background(emulator, state: BatchState, batch: dict) -> None:
+    try:
+        answered = run_batch(emulator, state, batch)
+        with state.lock:
+            current = _load(state, batch["id"])
+            if current is not None and current["state"] not in TERMINAL:  # not cancelled or expired meanwhile
+                _store(state, answered)
+    finally:
+        state.running.discard(batch["id"])
 
 
 def _create(emulator, state: BatchState, model: str, body: dict) -> tuple[int, dict, bytes]:

@@ -171,11 +171,21 @@ def test_an_expired_batch_is_reported_with_its_reason(emulator, library):
     assert result.record.state == "expired" and "expired" in result.record.error and result.images == []
 
 
+def test_a_batch_with_a_turnaround_runs_then_finishes_while_being_polled(emulator, library):
+    emulator_batch.configure(emulator, seconds=0.3)
+    service = service_for(library, emulator)
+    record = submit(service, "owl\nmoth\n", endpoint_of(emulator))
+    states = []
+    result = asyncio.run(service.fetch(record, wait=True, poll=0.05, on_progress=lambda r: states.append(r.state)))
+    assert "running" in states and states[-1] == "succeeded" and len(result.images) == 2
+
+
 def test_polling_is_throttled_to_the_minimum_interval(emulator, library):
     emulator_batch.configure(emulator, seconds=None)
     service = service_for(library, emulator, min_poll=30.0)
     record = submit(service, "owl\n", endpoint_of(emulator))
-    asyncio.run(service.refresh(record, force=True))
+    record, _ = asyncio.run(service.refresh(record, force=True))
+    assert record.poll_interval == 45.0  # nothing changed since the submit: the next look backs off
     gets = sum(1 for r in emulator.requests if r.method == "GET" and "/batches/" in r.path)
     for _ in range(3):
         asyncio.run(service.refresh(service.load(record.batch_id)))

@@ -324,13 +324,24 @@ def measure_batch_ingest(images: int, size: str = "512") -> dict:
 
     folder = Path(tempfile.mkdtemp(prefix="atelier-bench-batch-"))
     catalog = Catalog.load()
-    with emulator_process(0.0, texture=True) as url:
+    launcher = (
+        "import sys; from services.emulator import Emulator; from services import emulator_batch; "
+        "e = Emulator(texture=True).start(); emulator_batch.configure(e, seconds=0.2); print(e.url, flush=True); "
+        "sys.stdin.read(); e.stop()"
+    )
+    server = subprocess.Popen([sys.executable, "-c", launcher], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=ROOT)  # fmt: skip
+    url = server.stdout.readline().strip()
+    try:
         library = Library(folder / "lib").open()
         service = BatchService(catalog, library, min_poll=0.0, inline_limit=0)
         prompts = parse("".join(f"batch heron {i}\n" for i in range(images)), catalog, defaults={"size": size})
         (record, rows), *_ = service.plan(prompts, custom(url, "header"))
         started = time.perf_counter()
-        record = asyncio.run(service.submit(record, rows))  # the emulator answers every request as it is created
+        record = asyncio.run(service.submit(record, rows))
+        while not record.finished:  # the emulator draws every picture (in its own process) before we measure
+            time.sleep(1.0)
+            record, _ = asyncio.run(service.refresh(record, force=True))
         made_s = time.perf_counter() - started
 
         async def first_line():
@@ -365,6 +376,9 @@ def measure_batch_ingest(images: int, size: str = "512") -> dict:
         running.clear()
         sampler.join()
         library.close()
+    finally:
+        server.stdin.close()
+        server.wait(30)
     floor_rate = 1 / statistics.median(floor)
     rate = len(result.images) / elapsed
     return {
