@@ -186,6 +186,13 @@ class BatchService:
     async def refresh(self, record: BatchRecord, *, force: bool = False, http=None) -> tuple[BatchRecord, dict | None]:
         """Asks the server once, unless it was asked less than min_poll seconds ago (by any process) or, while
         nothing changes, less than its backed-off interval (x1.5 per unchanged answer, up to max_poll)."""
+        if record.local and not record.finished and not pid_alive(record.pid):
+            record.state = "failed"
+            record.error = (
+                f"Atelier stopped while running this list here; {record.succeeded + record.failed} of "
+                f"{record.requests} prompts were done and are kept."
+            )
+            await asyncio.to_thread(self.store.save, record)
         if record.local or (record.finished and record.ingested):
             return record, None
         if not force and time.time() - record.last_polled_at < max(self.min_poll, record.poll_interval):
@@ -259,7 +266,7 @@ class BatchService:
         if op is None and not file_name and record.remote_name:
             record, op = await self.refresh(record, force=True, http=http)
             file_name, inline = output_of(op) if op else (None, None)
-        with self.store.ingest_lock(record.batch_id):
+        async with self.store.ingest_lock(record.batch_id):
             if inline is not None:
                 for i, item in enumerate(inline):
                     key = str((item.get("metadata") or {}).get("key") or f"r{i + 1:06d}")

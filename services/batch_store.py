@@ -3,6 +3,7 @@ list beside it, and the deterministic generation id of each request. Outside the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -116,17 +117,28 @@ class BatchStore:
         except (OSError, ValueError):
             return []
 
-    @contextlib.contextmanager
-    def ingest_lock(self, batch_id: str):
-        """One process ingests a batch at a time (the window and a command line may both try)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+    @contextlib.asynccontextmanager
+    async def ingest_lock(self, batch_id: str, timeout: float = 3600.0):
+        """One process saves a batch's results at a time (the window and a command line may both try); the other
+        waits without blocking its event loop."""
+        await asyncio.to_thread(self.folder.mkdir, parents=True, exist_ok=True)
         with open(self.folder / f"{batch_id}.lock", "a+b") as handle:
             try:
                 import fcntl
-
-                fcntl.flock(handle, fcntl.LOCK_EX)
             except ImportError:  # Windows: no advisory locks here; deterministic ids still prevent duplicates
-                pass
+                fcntl = None
+            deadline = time.monotonic() + timeout
+            while fcntl is not None:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LibraryError(
+                            f"Another Atelier is still saving batch {batch_id}; try again when it has finished.",
+                            kind="busy",
+                        ) from None
+                    await asyncio.sleep(0.5)
             yield
 
 

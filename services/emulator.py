@@ -444,9 +444,8 @@ class Emulator:
                     return self._fault(fault)
                 if emulator.latency and not emulator._wait(emulator.latency):
                     return
-                if (
-                    batch_answer := emulator_batch.handle(emulator, method, parts.path, query, headers, raw)
-                ) is not None:
+                batch_answer = emulator_batch.handle(emulator, method, parts.path, query, headers, raw)
+                if batch_answer is not None:
                     return emulator_batch.send(self, *batch_answer)
                 status, answer = self._route(method, parts.path, query, headers, body, raw)
                 if isinstance(answer, dict) and "#slow" in json.dumps(body or {}) and not emulator._wait(20):
