@@ -39,6 +39,7 @@ from services.status import Status
 from services.types import GenerationRequest, SavedImage
 
 log = logging.getLogger(__name__)
+PREFETCH = 2  # results lines downloaded ahead of the one being saved (one line can be 8+ MB)
 INLINE_LIMIT = 20  # requests sent inline; more go through an uploaded JSONL file (image results are large)
 KEY_AT_START = re.compile(rb'^\s*\{\s*"key"\s*:\s*"([^"\\]{1,200})"')
 Resolver = Callable[[dict], tuple[Endpoint, str | None]]
@@ -126,6 +127,10 @@ class BatchService:
                 else:
                     inline = [{"request": w["request"], "metadata": {"key": w["key"]}} for w in wire]
                     op = await self._create(client, record, requests=inline)
+            except NetworkError as error:
+                if error.kind == "connect":  # no connection was made: nothing reached the server
+                    await asyncio.to_thread(self._forget, record)
+                raise
             except ApiError as error:
                 if error.http_status in (404, 405, 501) or error.kind == "unsupported":
                     await asyncio.to_thread(self._forget, record)
@@ -148,7 +153,7 @@ class BatchService:
         except (ApiError, NetworkError) as error:
             if not error.retryable:
                 raise
-            found = await self._find_remote(client, record)  # it may have been created before the failure
+            found = await client.find(record.batch_id)  # it may have been created before the failure
             if found is None:
                 raise
             op = found
@@ -159,14 +164,6 @@ class BatchService:
     def _forget(self, record: BatchRecord) -> None:
         for suffix in (".json", ".requests.json", ".lock"):
             (self.store.folder / f"{record.batch_id}{suffix}").unlink(missing_ok=True)
-
-    @staticmethod
-    async def _find_remote(client: BatchClient, record: BatchRecord) -> dict | None:
-        for op in await client.list():
-            meta = op.get("metadata") if isinstance(op.get("metadata"), dict) else op
-            if meta.get("displayName") == record.batch_id or meta.get("display_name") == record.batch_id:
-                return op
-        return None
 
     # --- following --------------------------------------------------------------------------------------------
 
@@ -201,7 +198,7 @@ class BatchService:
             if not record.remote_name:
                 if record.pid != os.getpid() and pid_alive(record.pid):
                     return record, None  # another process is creating it right now
-                op = await self._find_remote(client, record)
+                op = await client.find(record.batch_id)
                 if op is None:
                     record.state = "failed"
                     record.error = "Atelier stopped before the server accepted this batch; nothing was charged."
@@ -277,24 +274,40 @@ class BatchService:
         await asyncio.to_thread(self.store.save, record)
 
     async def _ingest_file(self, record: BatchRecord, rows: dict, file_name: str, http) -> None:
-        """Streams the results file: the next line is read and decoded while the previous one is being saved (at most
-        two lines in memory), and saves stay in order, one at a time."""
-        saving: asyncio.Future | None = None
-        try:
+        """Streams the results file: the next lines download while one is decoded and saved in a worker thread (at
+        most PREFETCH + 1 lines in memory); saves stay in order, one at a time. Decoding and saving share one thread
+        on purpose: decoding in parallel with a save made each save wait for the GIL, and gained nothing."""
+        lines: asyncio.Queue = asyncio.Queue(maxsize=PREFETCH)
+
+        async def download() -> None:
             async with self._client(record, http) as client:
                 async for line in client.download_lines(file_name):
-                    read = await asyncio.to_thread(self._read_line, record, rows, line)
-                    if saving is not None:
-                        await saving
-                        saving = None
-                    if read is not None:
-                        saving = asyncio.ensure_future(asyncio.to_thread(self._save_one, record, *read))
-            if saving is not None:
-                await saving
+                    await lines.put(line)
+            await lines.put(None)
+
+        downloading = asyncio.ensure_future(download())
+        try:
+            while True:
+                getting = asyncio.ensure_future(lines.get())
+                await asyncio.wait({getting, downloading}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():  # the download ended without its end marker: it failed
+                    getting.cancel()
+                    await downloading
+                    break
+                line = getting.result()
+                if line is None:
+                    break
+                await asyncio.to_thread(self._read_and_save, record, rows, line)
+            await downloading
         finally:
-            if saving is not None and not saving.done():
-                saving.cancel()
-                await asyncio.gather(saving, return_exceptions=True)
+            if not downloading.done():
+                downloading.cancel()
+                await asyncio.gather(downloading, return_exceptions=True)
+
+    def _read_and_save(self, record: BatchRecord, rows: dict, line: bytes) -> None:
+        read = self._read_line(record, rows, line)
+        if read is not None:
+            self._save_one(record, *read)
 
     def _read_line(self, record: BatchRecord, rows: dict, line: bytes):
         """(row, key, item, parsed response) for a line still to save, or None."""

@@ -153,6 +153,14 @@ class BatchClient(GeminiClient):
                 break
         return found
 
+    async def find(self, display_name: str) -> dict | None:
+        """The batch created with this display name, if the server has one (a create whose answer was lost)."""
+        for op in await self.list():
+            meta = op.get("metadata") if isinstance(op.get("metadata"), dict) else op
+            if display_name in (meta.get("displayName"), meta.get("display_name")):
+                return op
+        return None
+
     async def upload(self, data: bytes, display_name: str, mime: str = "application/jsonl") -> str:
         """Resumable upload (start, then `upload, finalize`); returns the file's name, `files/...`."""
         start = {

@@ -27,7 +27,9 @@ EXIT_OK, EXIT_INPUT, EXIT_EMPTY, EXIT_FAILED, EXIT_NETWORK, EXIT_DISK, EXIT_NOT_
 
 def add_parser(sub, endpoint_options) -> None:
     b = sub.add_parser("batch", help="run a list of prompts on Google's batch engine at half price")
-    actions = b.add_subparsers(dest="batch_command", parser_class=type(b), required=True)
+    actions = b.add_subparsers(
+        dest="batch_command", parser_class=type(b), required=True, metavar="submit|status|fetch|cancel"
+    )
     s = actions.add_parser("submit", help="send a prompt list (text, CSV or JSONL; - reads standard input)")
     s.add_argument("file")
     s.add_argument("--model", help=f"model for rows that name none (default: {DEFAULT_MODEL})")
@@ -115,7 +117,8 @@ async def _submit(args, services: Services, service: BatchService) -> int:
     plans = service.plan(prompts, endpoint)
     if not args.json:
         cost = prompts.estimated_cost(services.catalog)
-        price = "free on the demo" if endpoint.name == "demo" else f"about ${cost:.2f} at the batch price (50%)"
+        price = f"about ${cost:.2f} at the batch price (50%)" if cost is not None else "price unknown for this model"
+        price = "free on the demo" if endpoint.name == "demo" else price
         print(f"{prompts.requests} request(s), {prompts.images_expected} image(s), {price}.", flush=True)
     out = []
     for record, rows in plans:
