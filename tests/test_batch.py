@@ -308,6 +308,21 @@ def test_cli_exit_codes_for_cancelled_and_empty_batches_and_the_demo_across_proc
     assert code == 3 and local["failed"] == 1
 
 
+def test_cli_network_failure_at_submit_exits_5_and_keeps_no_record(tmp_path, capsys, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    lib = str(tmp_path / "lib")
+    code, _ = cli(capsys, "batch", "submit", "-", "--endpoint", closed, "--library", lib, "--json", stdin="owl\n",
+                  monkeypatch=monkeypatch)  # fmt: skip
+    assert code == 5
+    code, listed = cli(capsys, "batch", "status", "--library", lib, "--json")
+    assert code == 0 and listed == []
+
+
 # --- killed and restarted -------------------------------------------------------------------------------------------
 
 
