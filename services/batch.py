@@ -68,6 +68,7 @@ class BatchService:
         self.max_poll = max(max_poll, self.min_poll)
         self.inline_limit = inline_limit
         self.retry = retry
+        self._creating: set[str] = set()  # batches whose create call this process is making now
 
     def _client(self, record: BatchRecord, http=None) -> BatchClient:
         endpoint, key = self.resolver(record.endpoint)
@@ -116,6 +117,13 @@ class BatchService:
         as it answers. ApiError(kind="unsupported") when the endpoint has no batch mode."""
         await asyncio.to_thread(self.store.save_requests, record.batch_id, rows)
         await asyncio.to_thread(self.store.save, record)
+        self._creating.add(record.batch_id)
+        try:
+            return await self._send_batch(record, rows)
+        finally:
+            self._creating.discard(record.batch_id)
+
+    async def _send_batch(self, record: BatchRecord, rows: list[dict]) -> BatchRecord:
         async with self._client(record) as client:
             try:
                 wire = [{"key": r["key"], "request": self._wire_request(r)} for r in rows]
@@ -129,11 +137,11 @@ class BatchService:
                     op = await self._create(client, record, requests=inline)
             except NetworkError as error:
                 if error.kind == "connect":  # no connection was made: nothing reached the server
-                    await asyncio.to_thread(self._forget, record)
+                    await asyncio.to_thread(self.store.forget, record.batch_id)
                 raise
             except ApiError as error:
                 if error.http_status in (404, 405, 501) or error.kind == "unsupported":
-                    await asyncio.to_thread(self._forget, record)
+                    await asyncio.to_thread(self.store.forget, record.batch_id)
                     raise ApiError(
                         f"{client.endpoint.label} has no batch mode for {record.model} (it answered HTTP "
                         f"{error.http_status or '-'}); nothing was charged. Run the list locally instead "
@@ -161,10 +169,6 @@ class BatchService:
         await asyncio.to_thread(self.store.save, record)
         return op
 
-    def _forget(self, record: BatchRecord) -> None:
-        for suffix in (".json", ".requests.json", ".lock"):
-            (self.store.folder / f"{record.batch_id}{suffix}").unlink(missing_ok=True)
-
     # --- following --------------------------------------------------------------------------------------------
 
     def _apply(self, record: BatchRecord, op: dict) -> None:
@@ -183,12 +187,7 @@ class BatchService:
     async def refresh(self, record: BatchRecord, *, force: bool = False, http=None) -> tuple[BatchRecord, dict | None]:
         """Asks the server once, unless it was asked less than min_poll seconds ago (by any process) or, while
         nothing changes, less than its backed-off interval (x1.5 per unchanged answer, up to max_poll)."""
-        if record.local and not record.finished and not pid_alive(record.pid):
-            record.state = "failed"
-            record.error = (
-                f"Atelier stopped while running this list here; {record.succeeded + record.failed} of "
-                f"{record.requests} prompts were done and are kept."
-            )
+        if record.local_run_died():
             await asyncio.to_thread(self.store.save, record)
         if record.local or (record.finished and record.ingested):
             return record, None
@@ -196,8 +195,8 @@ class BatchService:
             return record, None
         async with self._client(record, http) as client:
             if not record.remote_name:
-                if record.pid != os.getpid() and pid_alive(record.pid):
-                    return record, None  # another process is creating it right now
+                if record.batch_id in self._creating or (record.pid != os.getpid() and pid_alive(record.pid)):
+                    return record, None  # its create call is still on its way
                 op = await client.find(record.batch_id)
                 if op is None:
                     record.state = "failed"

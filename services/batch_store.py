@@ -17,6 +17,7 @@ from pathlib import Path
 from services.batch_api import FINISHED
 from services.endpoints import Endpoint
 from services.errors import InputError, LibraryError
+from services.library import pid_alive
 from services.settings import write_atomically
 from services.types import GenerationRequest, SavedImage
 
@@ -63,6 +64,15 @@ class BatchRecord:
     def finished(self) -> bool:
         return self.state in FINISHED
 
+    def local_run_died(self) -> bool:
+        """True (and the record says so) for a local run whose process ended before it finished."""
+        if not self.local or self.finished or pid_alive(self.pid):
+            return False
+        done = self.succeeded + self.failed
+        self.state = "failed"
+        self.error = f"Atelier stopped while running this list here; {done} of {self.requests} were done and are kept."
+        return True
+
     def as_json(self) -> dict:
         keys = ("batch_id", "remote_name", "state", "requests", "succeeded", "failed", "pending", "saved")
         out = {k: getattr(self, k) for k in keys}
@@ -107,6 +117,11 @@ class BatchStore:
             except (InputError, LibraryError, TypeError) as exc:
                 log.warning("skipping batch record %s: %s", path.name, exc)
         return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+    def forget(self, batch_id: str) -> None:
+        """A batch the server never accepted leaves nothing behind."""
+        for suffix in (".json", ".requests.json", ".lock"):
+            (self.folder / f"{batch_id}{suffix}").unlink(missing_ok=True)
 
     def save_requests(self, batch_id: str, rows: list[dict]) -> None:
         write_atomically(self.folder / f"{batch_id}.requests.json", json.dumps(rows, ensure_ascii=False).encode())
