@@ -224,6 +224,18 @@ def test_an_endpoint_without_batch_mode_says_so_and_the_local_queue_runs_the_lis
     assert {e.params["batch_id"] for e in library.history()} == {result.record.batch_id}
 
 
+def test_a_local_run_whose_process_died_is_reported_as_stopped(library):
+    from services.batch_store import BatchRecord
+
+    service = BatchService(CATALOG, library)
+    record = BatchRecord("b-local-dead", MODEL, {"name": "demo", "base_url": "http://127.0.0.1:9", "auth": []},
+                         time.time(), state="running", requests=5, succeeded=2, local=True, pid=2**22 + 12345)  # fmt: skip
+    service.store.save(record)
+    record, _ = asyncio.run(service.refresh(service.load("b-local-dead")))
+    assert record.state == "failed" and "2 of 5" in record.error
+    assert service.load("b-local-dead").state == "failed"
+
+
 def test_imagen_models_are_refused_before_anything_is_sent(emulator, library):
     service = service_for(library, emulator)
     with pytest.raises(InputError, match="Imagen.*no batch mode"):
