@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +45,10 @@ class BatchState:
 def state_of(emulator) -> BatchState:
     state = getattr(emulator, "_batch_state", None)
     if state is None:
-        state = BatchState(Path(tempfile.mkdtemp(prefix="atelier-emulator-batches-")))
+        folder = tempfile.mkdtemp(prefix="atelier-emulator-batches-")
+        state = BatchState(Path(folder))
         emulator._batch_state = state
+        weakref.finalize(emulator, shutil.rmtree, folder, ignore_errors=True)  # results can be hundreds of MB
     return state
 
 
