@@ -385,6 +385,7 @@ def measure_batch_ingest(images: int, size: str = "512") -> dict:
     finally:
         server.stdin.close()
         server.wait(30)
+    results_mb = sum(p.stat().st_size for p in (folder / "lib" / "images").rglob("*.png")) / 2**20
     shutil.rmtree(folder, ignore_errors=True)
     floor_rate = 1 / statistics.mean(floor)
     rate = len(result.images) / elapsed
@@ -396,7 +397,7 @@ def measure_batch_ingest(images: int, size: str = "512") -> dict:
         "batch_ingest_rss_mb": max(peak),
         "batch_rss_before_mb": before,
         "batch_maxrss_process_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "batch_results_mb": sum(p.stat().st_size for p in (folder / "lib" / "images").rglob("*.png")) / 2**20,
+        "batch_images_mb": results_mb,
         "batch_emulator_make_s": made_s,
     }
 
@@ -522,9 +523,10 @@ def main() -> int:
     parser.add_argument("--images", type=int, help="library size (default 100,000; 2,000 with --quick)")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "atelier-bench"))
     parser.add_argument("--batch-ingest", type=int, metavar="N", help="only: ingest an N-image batch results file")
+    parser.add_argument("--batch-size", default="512", help="image size for --batch-ingest (512, 1K, 2K)")
     args = parser.parse_args()
     if args.batch_ingest:
-        figures = in_fresh_process("measure_batch_ingest", [args.batch_ingest])
+        figures = in_fresh_process("measure_batch_ingest", [args.batch_ingest, args.batch_size])
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}))
         return 0
     images = args.images or (2_000 if args.quick else 100_000)
