@@ -1,13 +1,16 @@
 """The Files API: resumable uploads (`/upload/{version}/files`), `files/{id}` get/list/delete, and downloads of the
-files the emulator makes (batch results) at `files/{id}:download?alt=media`, under `/download/` or not."""
+files the emulator makes (batch results) at `files/{id}:download?alt=media`, under `/download/` or not. With a folder
+(`keep_in`), every file is also written there (`{id}` and `{id}.json`) and the files already there are served."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from services.emulator.faults import Reply, invalid, not_found
 
@@ -16,6 +19,13 @@ KEEP_SECONDS = 48 * 3600
 
 def rfc3339(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1e6):06d}Z"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """A reader in another process sees the old file or the new one, never half of one."""
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    part.replace(path)
 
 
 @dataclass
@@ -51,11 +61,36 @@ class FileStore:
         self._files: dict[str, StoredFile] = {}
         self._uploads: dict[str, dict] = {}
         self._lock = threading.Lock()
+        self.directory: Path | None = None
+
+    def keep_in(self, directory: Path) -> None:
+        """Keeps every file in `directory/files` from now on, and serves the files already there."""
+        folder = Path(directory) / "files"
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self.directory = folder
+            for meta_path in folder.glob("*.json"):
+                try:
+                    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                    data = (folder / meta["id"]).read_bytes()
+                    self._files.setdefault(meta["id"], StoredFile(data=data, **meta))
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # a half-written or foreign file is not a stored file
+            for stored in self._files.values():
+                self._save(stored)
+
+    def _save(self, stored: StoredFile) -> None:
+        """Call with the lock held; the data is written before the description that makes it visible."""
+        if self.directory is not None:
+            write_atomically(self.directory / stored.id, stored.data)
+            meta = {k: v for k, v in stored.__dict__.items() if k != "data"}
+            write_atomically(self.directory / f"{stored.id}.json", json.dumps(meta).encode())
 
     def add(self, display_name: str, mime_type: str, data: bytes, source: str = "GENERATED") -> StoredFile:
         stored = StoredFile(os.urandom(6).hex(), display_name, mime_type, data, source)
         with self._lock:
             self._files[stored.id] = stored
+            self._save(stored)
         return stored
 
     def get(self, name: str) -> StoredFile:
@@ -125,5 +160,8 @@ class FileStore:
         if method == "DELETE":
             with self._lock:
                 self._files.pop(stored.id, None)
+                if self.directory is not None:
+                    (self.directory / f"{stored.id}.json").unlink(missing_ok=True)
+                    (self.directory / stored.id).unlink(missing_ok=True)
             return 200, {}
         raise not_found(f"The requested URL /{version}/{resource} was not found on this server.")
