@@ -337,7 +337,8 @@ def measure_batch_ingest(images: int, size: str = "512") -> dict:
     try:
         library = Library(folder / "lib").open()
         service = BatchService(catalog, library, min_poll=0.0, inline_limit=0)
-        prompts = parse("".join(f"batch heron {i}\n" for i in range(images)), catalog, defaults={"size": size})
+        listed = "".join(f"batch heron {i}\n" for i in range(images))
+        prompts = parse(listed, catalog, defaults={"model": "gemini-3.1-flash-image", "size": size})
         (record, rows), *_ = service.plan(prompts, custom(url, "header"))
         started = time.perf_counter()
         record = asyncio.run(service.submit(record, rows))
