@@ -10,6 +10,7 @@ import asyncio
 import time
 from dataclasses import fields
 
+from services import batch_costs
 from services.batch import BatchService
 from services.batch_store import BatchRecord, BatchRequest, FetchResult, endpoint_dict, new_batch_id
 from services.endpoints import Endpoint
@@ -43,6 +44,7 @@ async def run_local(
         pending=len(prompts.rows),
         local=True,
     )
+    await asyncio.to_thread(batch_costs.check_budget, service.ledger, [record])  # the whole list, before any job
     await asyncio.to_thread(service.store.save, record)
     generator = GenerationService(
         service.catalog, service.library, http=http, max_parallel=max_parallel, ledger=service.ledger

@@ -327,6 +327,9 @@ def test_cli_submit_that_would_cross_a_budget_exits_7_and_sends_nothing(emulator
     assert refused["status"] == "budget" and "would cross the daily cap" in refused["reason"]
     code, listed = cli(capsys, "batch", "status", "--library", str(tmp_path / "lib"), "--json")
     assert code == 0 and listed == []  # no record of a batch that was never sent
+    code, _ = cli(capsys, "batch", "submit", "-", "--local", "--endpoint", emulator.url, *base,
+                  stdin="owl\nwren\n", monkeypatch=monkeypatch)  # fmt: skip  # about 2 x $0.067 at the standard price
+    assert code == 7 and emulator.requests == []
     code, sent = cli(capsys, "batch", "submit", "-", "--endpoint", emulator.url, *base, stdin="owl\n",
                      monkeypatch=monkeypatch)  # fmt: skip  # about $0.034: under the cap
     assert code == 0 and sent["requests"] == 1
