@@ -12,6 +12,7 @@ emulator started by one process serves the batches another one created.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -39,7 +40,9 @@ class Job:
     created: float = field(default_factory=time.time)
     state: str = "BATCH_STATE_PENDING"
     ended: float | None = None
-    results: list[dict] | None = None
+    claimed: bool = False  # being answered (by a control, or by a background thread after a poll)
+    succeeded: int = 0
+    results: list[dict] | None = None  # an inline job's answers; a file job's are in its responses file
     responses_file: str | None = None
     error: dict | None = None
 
@@ -61,7 +64,7 @@ class BatchService:
                     saved = json.loads(path.read_text(encoding="utf-8"))
                     saved["requests"] = [tuple(pair) for pair in saved["requests"]]
                     if saved["state"] in UNFINISHED:
-                        saved["results"] = None  # its answering stopped with the process that began it
+                        saved["claimed"] = False  # its answering stopped with the process that began it
                     self._jobs.setdefault(saved["id"], Job(**saved))
                 except (OSError, ValueError, KeyError, TypeError):
                     continue  # a half-written or foreign file is not a job
@@ -79,7 +82,7 @@ class BatchService:
         requests: list[tuple[str | None, dict | None]] = []
         if "fileName" in source or "file_name" in source:
             stored = emulator.files.get(str(source.get("fileName") or source.get("file_name")))
-            for line in stored.data.decode("utf-8", "replace").splitlines():
+            for line in emulator.files.path(stored).read_bytes().decode("utf-8", "replace").splitlines():
                 if not line.strip():
                     continue
                 try:
@@ -160,7 +163,7 @@ class BatchService:
 
     def _advance(self, emulator, job: Job, due: bool = False) -> None:
         with self._lock:
-            if job.state not in UNFINISHED or job.results is not None:
+            if job.state not in UNFINISHED or job.claimed:
                 return
             turnaround = emulator.batch_turnaround
             elapsed = time.time() - job.created
@@ -170,25 +173,49 @@ class BatchService:
             if not due and elapsed < turnaround:
                 self._save(job)
                 return
-            job.results = []  # claimed: another poll waits for these results instead of making them again
-        results = [self._answer(emulator, job.model, key, request) for key, request in job.requests]
+            job.claimed = True  # another look waits for these answers instead of making them again
+        if due or not turnaround:  # a control, or no turnaround: answered before this call returns
+            self._run(emulator, job)
+        else:  # a look found it due: answered in the background (a big batch takes minutes to draw)
+            threading.Thread(target=self._run, args=(emulator, job), name=f"batch-{job.id}", daemon=True).start()
+
+    def _run(self, emulator, job: Job) -> None:
+        """Answers every request; a file job's answers are written to disk line by line, never held together."""
+        succeeded = readable = 0
+        inline: list[dict] = []
+        spool = emulator.files.spool() if job.from_file else None
+        with open(spool, "w", encoding="utf-8") if spool else contextlib.nullcontext() as out:
+            for key, request in job.requests:
+                if not emulator.wait(0):
+                    return  # the emulator is stopping
+                entry = self._answer(emulator, job.model, key, request)
+                if entry is None:
+                    continue
+                readable, succeeded = readable + 1, succeeded + ("response" in entry)
+                if out is not None:
+                    out.write(json.dumps(entry) + "\n")
+                else:
+                    inline.append(entry)
         with self._lock:
-            job.results = results
-            if all(r is None for r in results):
+            job.succeeded = succeeded
+            if not readable:
                 job.state = "BATCH_STATE_FAILED"
                 job.error = {
                     "code": 400,
                     "message": "The input file has no readable request.",
                     "status": "INVALID_ARGUMENT",
                 }
-            elif job.state == "BATCH_STATE_RUNNING":
+            elif job.state == "BATCH_STATE_RUNNING":  # not cancelled or expired meanwhile
                 job.state = "BATCH_STATE_SUCCEEDED"
-            if job.from_file and job.state == "BATCH_STATE_SUCCEEDED":
-                lines = "\n".join(json.dumps(r) for r in results if r is not None) + "\n"
-                stored = emulator.files.add(f"batch-{job.id}-results", "application/jsonl", lines.encode())
+            if job.state == "BATCH_STATE_SUCCEEDED" and spool is not None:
+                stored = emulator.files.add_written(f"batch-{job.id}-results", "application/jsonl", spool)
                 job.responses_file = f"files/{stored.id}"
+            elif job.state == "BATCH_STATE_SUCCEEDED":
+                job.results = inline
             job.ended = time.time()
             self._save(job)
+        if spool is not None:
+            spool.unlink(missing_ok=True)  # moved into the store when it succeeded
 
     @staticmethod
     def _answer(emulator, model_id: str, key, request) -> dict | None:
@@ -210,9 +237,9 @@ class BatchService:
         self._advance(emulator, job)
         with self._lock:
             done = job.state not in UNFINISHED
-            finished = job.results if job.state == "BATCH_STATE_SUCCEEDED" else None
-            ok = sum(1 for r in finished or [] if r and "response" in r)
-            failed = len(job.requests) - ok if finished is not None else 0
+            finished = job.state == "BATCH_STATE_SUCCEEDED"
+            ok = job.succeeded if finished else 0
+            failed = len(job.requests) - ok if finished else 0
             metadata = {
                 "@type": BATCH_TYPE,
                 "name": f"batches/{job.id}",
@@ -231,13 +258,13 @@ class BatchService:
             if job.ended:
                 metadata["endTime"] = rfc3339(job.ended)
             operation: dict = {"name": f"batches/{job.id}", "metadata": metadata, "done": bool(done)}
-            if finished is not None:
+            if finished:
                 if job.from_file:
                     output = {"@type": OUTPUT_TYPE, "responsesFile": job.responses_file}
                 else:
                     inlined = [{"metadata": {"key": r.get("key")}, **{k: v for k, v in r.items() if k != "key"}}
                                if r.get("key") is not None else {k: v for k, v in r.items() if k != "key"}
-                               for r in finished]  # fmt: skip
+                               for r in job.results or []]  # fmt: skip
                     output = {"@type": OUTPUT_TYPE, "inlinedResponses": {"inlinedResponses": inlined}}
                 metadata["output"] = output
                 operation["response"] = output

@@ -275,6 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = failure.code, failure.body
         if isinstance(reply, Stream):
             return self._stream(reply)
+        if isinstance(reply, Reply) and isinstance(reply.body, Path):
+            return self._send_file(reply.status, reply.body, reply.content_type)
         if isinstance(reply, Reply):
             data = (
                 reply.body if isinstance(reply.body, bytes) else json.dumps(emulator._maybe_snake(reply.body)).encode()
@@ -337,6 +339,18 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         self._send(fault.status, body, fault.content_type, fault.headers)
+
+    def _send_file(self, status: int, path: Path, content_type: str):
+        try:
+            with open(path, "rb") as f:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(os.fstat(f.fileno()).st_size))
+                self.end_headers()
+                while chunk := f.read(1 << 20):
+                    self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
         try:
