@@ -358,7 +358,7 @@ def test_lowering_max_parallel_holds_for_new_calls_while_running_ones_keep_their
 
 
 def test_a_cancelled_waiter_gives_its_slot_back():
-    from services.generation import ParallelLimit
+    from services.parallel import ParallelLimit
 
     async def go():
         limit = ParallelLimit(1)
