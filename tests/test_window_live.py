@@ -135,3 +135,20 @@ def test_a_daily_quota_pauses_the_window_queue_until_resumed_by_hand(qtbot, wind
     qtbot.mouseClick(banner.resume_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: second.finished, timeout=20_000)
     assert second.status is Status.OK and not banner.isVisible() and window.studio.queue.pauses == {}
+
+
+def test_a_draft_preview_is_small_and_bad_bytes_give_none(qapp):
+    from PySide6.QtCore import QBuffer, QIODevice
+    from PySide6.QtGui import QImage
+
+    from ui.drafts import preview_image
+
+    picture = QImage(2000, 1000, QImage.Format.Format_RGB32)
+    picture.fill(0x336699)
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    assert picture.save(buffer, "PNG")
+    preview = preview_image(bytes(buffer.data()))
+    assert (preview.width(), preview.height()) == (DRAFT_EDGE, DRAFT_EDGE // 2)
+    assert preview_image(b"<html>not a picture</html>") is None and preview_image(b"") is None
+    assert preview_image(bytes(buffer.data())[:200]) is None  # half a body

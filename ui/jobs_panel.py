@@ -94,6 +94,7 @@ class JobRow(QFrame):
         self.previews: dict[int, Preview] = {}
         self.strip = QHBoxLayout()
         self.strip.setContentsMargins(0, 2, 0, 0)
+        self.strip.setSpacing(6)
         self.strip.addStretch(1)
         self.button = QToolButton(self)
         self.button.setAutoRaise(True)
@@ -118,7 +119,9 @@ class JobRow(QFrame):
         if self.job.finished:
             return
         line = thought_line(text)
-        self.thought.setText(self.thought.fontMetrics().elidedText("💭 " + line, Qt.TextElideMode.ElideRight, 300))
+        self.thought.setText(
+            self.thought.fontMetrics().elidedText(tr("Thinking: ") + line, Qt.TextElideMode.ElideRight, 300)
+        )
         self.thought.setToolTip(text)
         self.thought.setVisible(bool(line))
 
