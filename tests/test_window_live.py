@@ -128,6 +128,7 @@ def test_a_daily_quota_pauses_the_window_queue_until_resumed_by_hand(qtbot, wind
     banner = window.pause_banner
     qtbot.waitUntil(banner.isVisible, timeout=5000)
     assert "Jobs for demo are paused until" in banner.label.text() and "daily quota" in banner.label.text()
+    assert "daily quota" not in window.banner.label.text()  # said once, in the pause banner
     second = send(qtbot, window, "a harbour at dusk")
     qtbot.waitUntil(lambda: second.status is Status.PAUSED, timeout=5000)
     row = row_of(qtbot, window, second)

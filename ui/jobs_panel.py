@@ -139,7 +139,7 @@ class JobRow(QFrame):
     def _preview(self, index: int) -> Preview:
         if index not in self.previews:
             self.previews[index] = Preview(self)
-            self.strip.insertWidget(len(self.previews) - 1, self.previews[index])
+            self.strip.insertWidget(sorted(self.previews).index(index), self.previews[index])
         return self.previews[index]
 
     def _drop_drafts(self) -> None:
