@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
@@ -73,6 +73,12 @@ class SpendingControls(QObject):
         self.open_action.triggered.connect(self.open_view)
         studio.imageSaved.connect(lambda _job, _image: self._refresh())
         studio.jobFinished.connect(self._job_finished)
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Close and self.view is not None:  # the view is its own window
+            self.view.close()
+        return False
 
     def open_view(self):
         from ui.spending import SpendingView  # built on first use, not at start-up
