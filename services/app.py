@@ -16,7 +16,7 @@ from services.endpoints import Endpoint
 from services.imaging import prepare_qt
 from services.keys import KeyStore
 from services.library import Library
-from services.settings import AppPaths, Settings
+from services.settings import AppPaths, Settings, write_atomically
 
 if TYPE_CHECKING:
     from services.emulator import Emulator  # started (and imported) on first use of the offline demo
@@ -133,8 +133,26 @@ class Services:
             from services.emulator import Emulator
 
             latency = float(os.environ.get("ATELIER_DEMO_LATENCY", "0.4"))
-            self._demo = Emulator(latency=latency).start()
+            self._demo = Emulator(latency=latency, signing_secret=self._demo_secret()).start()
         return self._demo
+
+    def _demo_secret(self) -> bytes | None:
+        """The demo signs its conversation turns with one secret per user, kept in the user data folder, so a
+        conversation saved today can be refined after a restart (a new secret would refuse its signatures, as
+        Google refuses a forged one). None (a fresh secret per run) where the folder cannot be written."""
+        path = self.paths.data / "demo-signing-secret"
+        try:
+            secret = path.read_bytes()
+            if len(secret) >= 32:
+                return secret
+        except OSError:
+            pass
+        try:
+            secret = os.urandom(32)
+            write_atomically(path, secret, mode=0o600)
+            return secret
+        except OSError:
+            return None
 
     def shutdown(self) -> None:
         if self._ledger is not None:

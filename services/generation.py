@@ -4,11 +4,9 @@ each answer arrives, and record the attempt whatever happens."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,6 +18,7 @@ from services.endpoints import Endpoint
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
 from services.events import Draft, Finished, GenerationEvent, ImageSaved, Retrying, Started, Thought
 from services.library import Library
+from services.parallel import ParallelLimit
 from services.status import ErrorKind
 from services.types import GenerationRequest, GenerationResult, ParsedResponse, SavedImage, Usage
 from services.validation import load_reference, validate  # noqa: F401 (load_reference: re-exported)
@@ -45,49 +44,6 @@ def error_kind(error: AtelierError) -> ErrorKind:
         return ErrorKind.INPUT
     kind = getattr(error, "kind", None)
     return kind if isinstance(kind, ErrorKind) else ErrorKind.BUG
-
-
-class ParallelLimit:
-    """At most `limit` holders at once, and the limit can change while calls hold slots: calls already running keep
-    their slot until they end, and the new limit holds for every call that starts after the change (a swapped
-    Semaphore let the old and the new holders add up). Waiters are served in order."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.active = 0
-        self._waiters: deque[asyncio.Future] = deque()
-
-    def set_limit(self, limit: int) -> None:
-        self.limit = limit
-        self._wake()
-
-    def _wake(self) -> None:
-        while self._waiters and self.active < self.limit:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self.active += 1  # the slot is handed over before the waiter runs again
-                waiter.set_result(None)
-
-    async def __aenter__(self) -> None:
-        if self.active < self.limit and not self._waiters:
-            self.active += 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():  # handed a slot, then cancelled: give it back
-                self.active -= 1
-                self._wake()
-            else:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
-
-    async def __aexit__(self, *exc) -> None:
-        self.active -= 1
-        self._wake()
 
 
 @dataclass

@@ -6,9 +6,16 @@ until it ends (asyncio keeps only weak references to tasks).
 A job has one state machine, in the shared `Status` vocabulary:
 
     WAITING -> RUNNING <-> RETRYING -> the generation's final status (OK, BLOCKED, NO_IMAGE, ERROR, CANCELLED)
+    WAITING / RUNNING -> PAUSED -> WAITING / RUNNING (its endpoint's quota is used up; see below)
 
-WAITING and RETRYING may also end at once (cancelled, refused). A job cancelled after it saved images ends OK,
-as its generation is recorded; an unexpected exception ends ERROR (ErrorKind.BUG), never a job left running.
+WAITING, PAUSED and RETRYING may also end at once (cancelled, refused; BUDGET when a spending cap refuses it
+before sending). A job cancelled after it saved images ends OK, as its generation is recorded; an unexpected
+exception ends ERROR (ErrorKind.BUG), never a job left running.
+
+Quota pauses (#15): a 429 that waiting a minute cannot cure (ErrorKind.DAILY_QUOTA, QUOTA) pauses the queue for
+that endpoint: the job that hit it ends ERROR with its reason, jobs waiting for that endpoint are PAUSED until
+`resume(endpoint)` (by hand, or by a timer at the daily quota's `resume_at`). A per-minute RATE_LIMIT only delays
+(the client retries it).
 """
 
 from __future__ import annotations
@@ -21,19 +28,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from services.endpoints import Endpoint
-from services.errors import InputError
-from services.events import GenerationEvent, ImageSaved, Retrying, Started
+from services.errors import BudgetError, InputError
+from services.events import Draft, GenerationEvent, ImageSaved, Retrying, Started, Thought
 from services.generation import GenerationService, validate
+from services.ledger import endpoint_key
 from services.status import ErrorKind, Status
 from services.types import GenerationRequest, GenerationResult, SavedImage
 
 log = logging.getLogger(__name__)
-ENDINGS = frozenset({Status.OK, Status.BLOCKED, Status.NO_IMAGE, Status.ERROR, Status.CANCELLED})
+ENDINGS = frozenset({Status.OK, Status.BLOCKED, Status.NO_IMAGE, Status.ERROR, Status.CANCELLED, Status.BUDGET})
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.WAITING: frozenset({Status.RUNNING}) | ENDINGS,
-    Status.RUNNING: frozenset({Status.RETRYING}) | ENDINGS,
+    Status.WAITING: frozenset({Status.RUNNING, Status.PAUSED}) | ENDINGS,
+    Status.RUNNING: frozenset({Status.RETRYING, Status.PAUSED}) | ENDINGS,
     Status.RETRYING: frozenset({Status.RUNNING}) | ENDINGS,
+    Status.PAUSED: frozenset({Status.WAITING, Status.RUNNING}) | ENDINGS,
 }
+PAUSING = frozenset({ErrorKind.DAILY_QUOTA, ErrorKind.QUOTA})  # 429s that waiting a minute does not cure
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,9 @@ class Job:
     images: list[SavedImage] = field(default_factory=list)
     result: GenerationResult | None = None
     error_kind: ErrorKind | None = None
+    thought: str = ""  # the latest thought summary while it runs
+    paused_on: str | None = None  # the endpoint (its spending key) whose pause holds this job
+    budget: BudgetError | None = None  # the cap that refused it (Status.BUDGET)
     task: asyncio.Task | None = field(default=None, repr=False)
 
     @property
@@ -106,7 +119,39 @@ class JobFinished:
     job: Job
 
 
-JobEvent = JobAdded | JobChanged | JobImage | JobFinished
+@dataclass(frozen=True)
+class JobProgress:
+    """A thought summary or a draft image the model streamed while the job runs (drafts are not kept on the job)."""
+
+    job: Job
+    event: Thought | Draft
+
+
+@dataclass
+class Pause:
+    """The queue is paused for one endpoint (its spending key) until `resume_at` (epoch seconds), or until the artist
+    resumes it when None."""
+
+    endpoint: str
+    kind: ErrorKind
+    reason: str
+    resume_at: float | None = None
+    resumed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class EndpointPaused:
+    pause: Pause
+    job: Job | None  # the job that hit the quota
+
+
+@dataclass(frozen=True)
+class EndpointResumed:
+    endpoint: str
+
+
+JobEvent = JobAdded | JobChanged | JobImage | JobFinished | JobProgress | EndpointPaused | EndpointResumed
 Listener = Callable[[JobEvent], None]
 
 
@@ -161,6 +206,7 @@ class JobQueue:
         self.jobs: list[Job] = []
         self._listeners: list[Listener] = []
         self._retry_timers: dict[int, asyncio.TimerHandle] = {}
+        self.pauses: dict[str, Pause] = {}
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -218,6 +264,40 @@ class JobQueue:
         job.move(status)
         self._emit(JobChanged(job))
 
+    # --- quota pauses ------------------------------------------------------------------------------------------
+
+    def pause(self, endpoint: str, kind: ErrorKind, reason: str, resume_at: float | None, job: Job | None) -> Pause:
+        """Holds the jobs for `endpoint` (waiting ones show PAUSED at once: the queue has one connection at a time)
+        until resume(); a `resume_at` in epoch seconds resumes by itself then (one timer, no polling)."""
+        old = self.pauses.get(endpoint)
+        pause = Pause(endpoint, kind, reason, resume_at, old.resumed if old else asyncio.Event())
+        if old is not None and old.timer is not None:
+            old.timer.cancel()
+        if resume_at is not None:
+            delay = max(0.0, resume_at - time.time())
+            pause.timer = asyncio.get_running_loop().call_later(delay, self.resume, endpoint)
+        self.pauses[endpoint] = pause
+        for waiting in self.jobs:
+            if waiting.status is Status.WAITING:
+                waiting.paused_on = endpoint
+                self._change(waiting, Status.PAUSED)
+        self._emit(EndpointPaused(pause, job))
+        return pause
+
+    def resume(self, endpoint: str) -> None:
+        """Runs the jobs paused for `endpoint` again (a job refused again pauses it again)."""
+        pause = self.pauses.pop(endpoint, None)
+        if pause is None:
+            return
+        if pause.timer is not None:
+            pause.timer.cancel()
+        for job in self.jobs:
+            if job.status is Status.PAUSED and job.paused_on == endpoint:
+                job.paused_on = None
+                self._change(job, Status.WAITING)
+        pause.resumed.set()
+        self._emit(EndpointResumed(endpoint))
+
     def _retrying(self, job: Job, event: Retrying) -> None:
         if job.status not in (Status.RUNNING, Status.RETRYING):
             return
@@ -247,34 +327,58 @@ class JobQueue:
                 self._emit(JobImage(job, event.image))
             elif isinstance(event, Retrying):
                 self._retrying(job, event)
+            elif isinstance(event, Thought | Draft):
+                if isinstance(event, Thought):
+                    job.thought = event.text
+                self._emit(JobProgress(job, event))
 
         final, kind, message = Status.ERROR, ErrorKind.BUG, ""
+        pausing: tuple | None = None
         try:
-            await self.slots.acquire()
-            try:
-                job.started_at = time.monotonic()
-                self._change(job, Status.RUNNING)
-                connection = await self._connection()
-                result = await self.service.generate(
-                    job.request,
-                    endpoint=connection.endpoint,
-                    key=connection.key,
-                    timeout=connection.timeout,
-                    on_event=on_event,
-                )
-            finally:
-                self.slots.release()
+            while True:
+                await self.slots.acquire()
+                try:
+                    if job.status is Status.WAITING:
+                        self._change(job, Status.RUNNING)
+                    connection = await self._connection()
+                    spend_key = endpoint_key(connection.endpoint)
+                    pause = self.pauses.get(spend_key)
+                    if pause is None:
+                        if job.status is not Status.RUNNING:
+                            job.paused_on = None
+                            self._change(job, Status.RUNNING)
+                        job.started_at = time.monotonic()
+                        result = await self.service.generate(
+                            job.request,
+                            endpoint=connection.endpoint,
+                            key=connection.key,
+                            timeout=connection.timeout,
+                            on_event=on_event,
+                        )
+                        break
+                finally:
+                    self.slots.release()
+                job.paused_on = spend_key
+                if job.status is not Status.PAUSED:
+                    self._change(job, Status.PAUSED)
+                await pause.resumed.wait()
             job.result = result
             job.generation_id = result.generation_id
             final = Status(result.status)
             kind = ErrorKind(result.error_kind) if result.error_kind else None
             message = result.reason or result.text or ""
+            if kind in PAUSING and final is Status.ERROR:
+                resume_at = result.resume_at if kind is ErrorKind.DAILY_QUOTA else None
+                pausing = (spend_key, kind, message, resume_at)
         except asyncio.CancelledError:
             # The generation is recorded OK when images were saved before the cancel: the job says the same.
             final, kind = (Status.OK, None) if job.images else (Status.CANCELLED, None)
             message = f"Cancelled after {len(job.images)} image(s)." if job.images else "Cancelled."
         except InputError as exc:
             final, kind, message = Status.ERROR, ErrorKind.INPUT, str(exc)
+        except BudgetError as exc:  # refused before sending: nothing was recorded
+            final, kind, message = Status.BUDGET, ErrorKind.BUDGET, str(exc)
+            job.budget = exc
         except Exception as exc:  # one road for errors: a value the UI shows, and the log
             log.exception("job %d failed unexpectedly", job.id)
             final, kind = Status.ERROR, ErrorKind.BUG
@@ -288,5 +392,8 @@ class JobQueue:
                 job.started_at = job.finished_at
             job.error_kind = kind
             job.message = message
+            job.paused_on = None
             job.move(final if final in ENDINGS else Status.ERROR)
             self._emit(JobFinished(job))
+            if pausing is not None:
+                self.pause(*pausing, job)

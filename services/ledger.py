@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -72,6 +73,19 @@ class Ledger:
 
     # --- connection --------------------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        """Two processes opening a new ledger at once race to switch it to WAL and create its tables; SQLite answers
+        the loser "locked" at once there (its busy handler does not cover a journal-mode change), so the loser
+        waits and tries again, for up to 10 s."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _open(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.catalog import Catalog
-from services.emulator import Fault, google_error
+from services.emulator import Emulator, Fault, google_error
 from services.errors import InputError
 from services.events import Finished, ImageSaved, Retrying
 from services.generation import load_reference, validate
@@ -358,7 +358,7 @@ def test_lowering_max_parallel_holds_for_new_calls_while_running_ones_keep_their
 
 
 def test_a_cancelled_waiter_gives_its_slot_back():
-    from services.generation import ParallelLimit
+    from services.parallel import ParallelLimit
 
     async def go():
         limit = ParallelLimit(1)
@@ -381,3 +381,21 @@ def test_a_cancelled_waiter_gives_its_slot_back():
             return limit.active
 
     assert run(go()) == 1
+
+
+def test_the_demo_keeps_its_signing_secret_across_restarts(isolated_home):
+    """A conversation made on the demo today can be refined after a restart: the next demo server accepts the
+    signatures the previous one gave (a fresh random secret would refuse them, as Google refuses a forged one)."""
+    from services.app import Services
+
+    part = {"text": "Here is your lighthouse."}
+    first = Services.create()
+    signed = first.demo_server().signer.sign(part)
+    first.shutdown()
+    second = Services.create()
+    try:
+        assert second.demo_server().signer.verify(part, signed["thoughtSignature"])
+    finally:
+        second.shutdown()
+    stranger = Emulator()
+    assert not stranger.signer.verify(part, signed["thoughtSignature"])

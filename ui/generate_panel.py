@@ -10,6 +10,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from services import pricing
 from services.catalog import Catalog, ModelInfo
 from services.errors import InputError
 from services.generation import load_reference
@@ -154,8 +155,12 @@ class GeneratePanel(QWidget):
         if self.studio.endpoint.name == "demo":
             text = tr("Generate · free (demo)")
         else:
-            cost = info.estimate_cost(self.count.value(), self.size.currentData() if info.sizes else None)
-            text = tr("Generate · about {0}").format(money(cost)) if cost is not None else tr("Generate")
+            size = self.size.currentData() if info.sizes else None
+            references = len(self.references.references) if info.max_reference_images else 0
+            cost = pricing.estimate_job(info.id, self.count.value(), size, references)
+            text = (
+                tr("Generate · about {0}").format(money(cost)) if cost is not None else tr("Generate · price unknown")
+            )
         self.generate_button.setText(text)
 
     # --- generating -------------------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
-"""The live job queue: every job with its prompt, model, state, elapsed time, and cancel or retry."""
+"""The live job queue: every job with its prompt, model, state, elapsed time, and cancel or retry; while a job runs,
+its latest thought summary and its draft pictures (small, labelled "draft"), which the final pictures replace."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -22,7 +25,9 @@ from PySide6.QtWidgets import (
 from services.errors import InputError
 from services.jobs import Job
 from services.status import Status
-from ui.common import tr
+from services.types import SavedImage
+from ui.common import TaskSlots, tr
+from ui.drafts import DRAFT_EDGE, preview_file
 from ui.studio import Studio
 
 STATUS_COLOUR = {
@@ -32,7 +37,38 @@ STATUS_COLOUR = {
     Status.ERROR: "#c83c3c",
     Status.CANCELLED: "#888888",
     Status.RETRYING: "#c98a1a",
+    Status.PAUSED: "#c98a1a",
+    Status.BUDGET: "#c98a1a",
 }
+
+
+def thought_line(text: str) -> str:
+    """A thought summary as one status line: its heading (the models write `**Heading**` first), else its start."""
+    lines = [line.strip().strip("*#").strip() for line in text.splitlines()]
+    return next((line for line in lines if line), "")
+
+
+class Preview(QWidget):
+    """One small picture of a running job with its caption ("draft", or "image N" once the final one is saved)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.picture = QLabel(self)
+        self.picture.setFixedSize(DRAFT_EDGE, DRAFT_EDGE)
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption = QLabel(self)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.final = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.picture)
+        layout.addWidget(self.caption)
+
+    def show_image(self, image: QImage, caption: str, final: bool) -> None:
+        self.picture.setPixmap(QPixmap.fromImage(image))  # already thumbnail-sized: cheap on the GUI thread
+        self.caption.setText(caption)
+        self.final = final
 
 
 class JobRow(QFrame):
@@ -51,6 +87,15 @@ class JobRow(QFrame):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.thought = QLabel(self)
+        self.thought.setTextFormat(Qt.TextFormat.PlainText)
+        self.thought.setAccessibleName(tr("What the model is doing"))
+        self.thought.hide()
+        self.previews: dict[int, Preview] = {}
+        self.strip = QHBoxLayout()
+        self.strip.setContentsMargins(0, 2, 0, 0)
+        self.strip.setSpacing(6)
+        self.strip.addStretch(1)
         self.button = QToolButton(self)
         self.button.setAutoRaise(True)
         self.button.clicked.connect(self._clicked)
@@ -65,8 +110,43 @@ class JobRow(QFrame):
         line.addWidget(self.meta, 1)
         grid.addLayout(line, 1, 0)
         grid.addWidget(self.message, 2, 0, 1, 2)
+        grid.addWidget(self.thought, 3, 0, 1, 2)
+        grid.addLayout(self.strip, 4, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         self.refresh()
+
+    def show_thought(self, text: str) -> None:
+        if self.job.finished:
+            return
+        line = thought_line(text)
+        self.thought.setText(
+            self.thought.fontMetrics().elidedText(tr("Thinking: ") + line, Qt.TextElideMode.ElideRight, 300)
+        )
+        self.thought.setToolTip(text)
+        self.thought.setVisible(bool(line))
+
+    def show_draft(self, index: int, image: QImage) -> None:
+        preview = self._preview(index)
+        if not preview.final and not self.job.finished:
+            preview.show_image(image, tr("draft"), final=False)
+
+    def show_final(self, index: int, image: QImage) -> None:
+        self._preview(index).show_image(image, tr("image {0}").format(index + 1), final=True)
+
+    def drafts(self) -> list[int]:
+        return [i for i, p in self.previews.items() if not p.final]
+
+    def _preview(self, index: int) -> Preview:
+        if index not in self.previews:
+            self.previews[index] = Preview(self)
+            self.strip.insertWidget(sorted(self.previews).index(index), self.previews[index])
+        return self.previews[index]
+
+    def _drop_drafts(self) -> None:
+        for index in self.drafts():
+            preview = self.previews.pop(index)
+            self.strip.removeWidget(preview)
+            preview.deleteLater()
 
     def _clicked(self):
         (self.retryClicked if self.job.finished else self.cancelClicked).emit(self.job)
@@ -87,11 +167,14 @@ class JobRow(QFrame):
         elapsed = f"{job.elapsed():.0f} s" if job.started_at else ""
         count = f"×{job.request.count}" if job.request.count > 1 else ""
         self.meta.setText(f"{job.request.model} {count}  {elapsed}")
-        shown = status in (Status.RETRYING, Status.BLOCKED, Status.NO_IMAGE, Status.ERROR) or (
+        shown = status in (Status.RETRYING, Status.BLOCKED, Status.NO_IMAGE, Status.ERROR, Status.BUDGET) or (
             status is Status.OK and job.message.startswith("Cancelled")
         )
         self.message.setVisible(bool(shown and job.message))
         self.message.setText(job.message if shown else "")
+        if job.finished:  # what the model thought and drafted is replaced by the outcome
+            self.thought.hide()
+            self._drop_drafts()
         style = self.style()
         if job.finished:
             self.button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
@@ -110,6 +193,7 @@ class JobsPanel(QWidget):
         super().__init__(parent)
         self.studio = studio
         self.rows: dict[int, tuple[QListWidgetItem, JobRow]] = {}
+        self.tasks = TaskSlots(studio.failed.emit)
         self.list = QListWidget(self)
         self.list.setAccessibleName(tr("Job queue"))
         self.list.setSelectionMode(QListWidget.SelectionMode.NoSelection)
@@ -132,8 +216,10 @@ class JobsPanel(QWidget):
         self.timer.timeout.connect(self._tick)
         studio.jobAdded.connect(self._added)
         studio.jobChanged.connect(self._changed)
-        studio.imageSaved.connect(lambda job, _image: self._changed(job))
+        studio.imageSaved.connect(self._image_saved)
         studio.jobFinished.connect(self._changed)
+        studio.thoughtShown.connect(lambda job, text: self._on_row(job, lambda row: row.show_thought(text)))
+        studio.draftShown.connect(lambda job, i, image: self._on_row(job, lambda row: row.show_draft(i, image)))
         for job in studio.queue.jobs if studio.queue else []:  # jobs sent before this panel was built
             self._added(job)
         self._update_title()
@@ -162,6 +248,21 @@ class JobsPanel(QWidget):
             row.refresh()
             item.setSizeHint(QSize(row.sizeHint().width(), row.sizeHint().height()))
         self._update_title()
+
+    def _on_row(self, job: Job, change) -> None:
+        if job.id in self.rows:
+            item, row = self.rows[job.id]
+            change(row)
+            item.setSizeHint(row.sizeHint())
+
+    def _image_saved(self, job: Job, image: SavedImage) -> None:
+        self._changed(job)
+        self.tasks.run(None, self._show_final(job, image))
+
+    async def _show_final(self, job: Job, image: SavedImage) -> None:
+        preview = await asyncio.to_thread(preview_file, image.path)
+        if preview is not None:
+            self._on_row(job, lambda row: row.show_final(image.index, preview))
 
     def _tick(self) -> None:
         active = False

@@ -20,6 +20,8 @@ from ui.common import TaskSlots, tr
 from ui.generate_panel import GeneratePanel
 from ui.image_actions import ImageActions
 from ui.notices import Notice, connection_notice, failure_notice
+from ui.pause_banner import PauseBanner
+from ui.spending_menu import SpendingControls
 from ui.studio import ConnectionState, Studio
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class MainWindow(QMainWindow):
         self.studio = Studio(services, self)
         self.studio.failed.connect(self.show_error)
         self.banner = Banner(self)
+        self.pause_banner = PauseBanner(self.studio, self)
+        self.spending = SpendingControls(services, self.studio, self.banner, self)
         state = self.settings.get("window", {}) or {}
         self.panel = GeneratePanel(self.studio, self.settings, services.paths.cache / "pasted", self.show_error, self)
         self.browser = Browser(self.studio, int(state.get("thumb_size", 192)), self.show_error, self)
@@ -74,6 +78,7 @@ class MainWindow(QMainWindow):
         outer = QVBoxLayout(central)
         outer.setContentsMargins(6, 6, 6, 0)
         outer.addWidget(self.banner)
+        outer.addWidget(self.pause_banner)
         outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
         self.endpoint_label = QLabel(self)
@@ -115,6 +120,8 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self._action("Fit image", lambda: self.details and self.details.viewer.fit()))
         view_menu.addAction(self._action("Actual size", lambda: self.details and self.details.viewer.actual_size()))
         view_menu.addAction(self._action("Focus prompt", self.panel.prompt.setFocus, "Ctrl+L"))
+        view_menu.addSeparator()
+        view_menu.addAction(self.spending.open_action)
         help_menu = bar.addMenu(tr("&Help"))
         help_menu.addAction(self._action("About Atelier", self.about))
         self.browser.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -280,7 +287,7 @@ class MainWindow(QMainWindow):
         import asyncio
 
         await self.studio.shutdown()
-        for part in (self, self.panel, self.details, self.actions):
+        for part in (self, self.panel, self.details, self.actions, self.jobs, self.spending):
             if part is not None:
                 part.tasks.cancel_all()
         await self.browser.shutdown()

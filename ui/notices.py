@@ -11,7 +11,7 @@ from ui.common import tr
 
 SETTINGS_KINDS = (ErrorKind.AUTH, ErrorKind.PRECONDITION)
 NETWORK_KINDS = (ErrorKind.NETWORK, ErrorKind.TIMEOUT)
-WAIT_KINDS = (ErrorKind.QUOTA, ErrorKind.DAILY_QUOTA, ErrorKind.RATE_LIMIT, ErrorKind.RETIRED_MODEL)
+WAIT_KINDS = (ErrorKind.RATE_LIMIT, ErrorKind.RETIRED_MODEL)  # a used-up quota pauses the queue: its own banner
 DISK_KINDS = (ErrorKind.DISK_FULL, ErrorKind.READ_ONLY, ErrorKind.LIBRARY, ErrorKind.INDEX_BUSY, ErrorKind.BUG)
 
 

@@ -18,12 +18,27 @@ from services.app import Services
 from services.catalog import Catalog
 from services.endpoints import Endpoint
 from services.errors import InputError
+from services.events import Draft
 from services.generation import GenerationService
 from services.http_pool import HttpPool
-from services.jobs import Connection, Job, JobAdded, JobChanged, JobEvent, JobFinished, JobImage, JobQueue
+from services.jobs import (
+    Connection,
+    EndpointPaused,
+    EndpointResumed,
+    Job,
+    JobAdded,
+    JobChanged,
+    JobEvent,
+    JobFinished,
+    JobImage,
+    JobProgress,
+    JobQueue,
+    Pause,
+)
 from services.library import Library
 from services.types import GenerationRequest, SavedImage
 from ui.common import TaskSlots
+from ui.drafts import DRAFT_EDGE, preview_image
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +58,10 @@ class Studio(QObject):
     jobChanged = Signal(Job)
     imageSaved = Signal(Job, SavedImage)
     jobFinished = Signal(Job)
+    thoughtShown = Signal(Job, str)  # the latest thought summary of a running job
+    draftShown = Signal(Job, int, object)  # job, image index, a small QImage decoded off the GUI thread
+    endpointPaused = Signal(Pause)
+    endpointResumed = Signal(str)
     failed = Signal(str)  # a background step went wrong: one sentence
 
     def __init__(self, services: Services, parent=None):
@@ -64,7 +83,9 @@ class Studio(QObject):
     def attach_library(self, library: Library) -> None:
         parallel = int(self.settings.get("max_parallel", 4))
         self.library = library
-        service = GenerationService(self.catalog, library, http=self.http, max_parallel=parallel)
+        service = GenerationService(
+            self.catalog, library, http=self.http, max_parallel=parallel, ledger=self.services.ledger()
+        )
         self.queue = JobQueue(service, self.connection, max_parallel=parallel)
         self.queue.subscribe(self._on_job_event)
         self.libraryOpened.emit(library)
@@ -166,6 +187,16 @@ class Studio(QObject):
         if self.queue is not None:
             self.queue.set_max_parallel(value)
 
+    def resume(self, endpoint: str) -> None:
+        if self.queue is not None:
+            self.queue.resume(endpoint)
+
+    async def _show_draft(self, job: Job, draft: Draft) -> None:
+        """A draft may be megabytes: it is decoded at thumbnail size on a worker thread."""
+        image = await asyncio.to_thread(preview_image, draft.data, DRAFT_EDGE)
+        if image is not None and not job.finished:
+            self.draftShown.emit(job, draft.index, image)
+
     def _on_job_event(self, event: JobEvent) -> None:
         if isinstance(event, JobImage):
             self.imageSaved.emit(event.job, event.image)
@@ -175,6 +206,15 @@ class Studio(QObject):
             self.jobAdded.emit(event.job)
         elif isinstance(event, JobFinished):
             self.jobFinished.emit(event.job)
+        elif isinstance(event, JobProgress):
+            if isinstance(event.event, Draft):
+                self.tasks.run(None, self._show_draft(event.job, event.event))
+            else:
+                self.thoughtShown.emit(event.job, event.event.text)
+        elif isinstance(event, EndpointPaused):
+            self.endpointPaused.emit(event.pause)
+        elif isinstance(event, EndpointResumed):
+            self.endpointResumed.emit(event.endpoint)
 
     async def shutdown(self) -> None:
         """Cancels what runs (each job records how it ended), then closes the HTTP clients."""
