@@ -184,18 +184,21 @@ class BatchService:
         succeeded = readable = 0
         inline: list[dict] = []
         spool = emulator.files.spool() if job.from_file else None
-        with open(spool, "w", encoding="utf-8") if spool else contextlib.nullcontext() as out:
-            for key, request in job.requests:
-                if not emulator.wait(0):
-                    return  # the emulator is stopping
-                entry = self._answer(emulator, job.model, key, request)
-                if entry is None:
-                    continue
-                readable, succeeded = readable + 1, succeeded + ("response" in entry)
-                if out is not None:
-                    out.write(json.dumps(entry) + "\n")
-                else:
-                    inline.append(entry)
+        try:
+            with open(spool, "w", encoding="utf-8") if spool else contextlib.nullcontext() as out:
+                for key, request in job.requests:
+                    if not emulator.wait(0):
+                        return  # the emulator is stopping
+                    entry = self._answer(emulator, job.model, key, request)
+                    if entry is None:
+                        continue
+                    readable, succeeded = readable + 1, succeeded + ("response" in entry)
+                    if out is not None:
+                        out.write(json.dumps(entry) + "\n")
+                    else:
+                        inline.append(entry)
+        except OSError:  # its folder went with a stopped emulator
+            return
         with self._lock:
             job.succeeded = succeeded
             if not readable:

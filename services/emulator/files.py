@@ -68,20 +68,35 @@ class FileStore:
         self._files: dict[str, StoredFile] = {}
         self._uploads: dict[str, dict] = {}
         self._lock = threading.Lock()
-        self.directory = Path(tempfile.mkdtemp(prefix="atelier-emulator-files-"))
-        self._cleanup = finalize(self, shutil.rmtree, self.directory, ignore_errors=True)
+        self._folder_lock = threading.Lock()
+        self._directory: Path | None = None  # made on the first file: most emulators never store one
+        self._cleanup = None
+
+    @property
+    def directory(self) -> Path:
+        with self._folder_lock:
+            if self._directory is None:
+                self._directory = Path(tempfile.mkdtemp(prefix="atelier-emulator-files-"))
+                self._cleanup = finalize(self, shutil.rmtree, self._directory, ignore_errors=True)
+            return self._directory
+
+    def close(self) -> None:
+        """Removes a temporary folder and its files now (a kept folder stays)."""
+        if self._cleanup is not None:
+            self._cleanup()
 
     def keep_in(self, directory: Path) -> None:
         """Keeps every file in `directory/files` from now on (moving those made so far), and serves the files
         already there."""
         folder = Path(directory) / "files"
         folder.mkdir(parents=True, exist_ok=True)
+        old = self._directory
         with self._lock:
-            for stored in self._files.values():
-                shutil.move(self.directory / stored.id, folder / stored.id)
+            for stored in self._files.values() if old is not None else ():
+                shutil.move(old / stored.id, folder / stored.id)
                 self._describe(folder, stored)
-            self._cleanup()
-            self.directory = folder
+            self.close()
+            self._directory, self._cleanup = folder, None
             for meta_path in folder.glob("*.json"):
                 try:
                     meta = json.loads(meta_path.read_text(encoding="utf-8"))

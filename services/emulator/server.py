@@ -108,6 +108,7 @@ class Emulator:
             self._thread.join(5)
             self._thread = None
         self._server.server_close()
+        self.files.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
