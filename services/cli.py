@@ -15,7 +15,7 @@ import logging
 import sys
 from datetime import datetime
 
-from services import cli_spend
+from services import cli_batch, cli_spend
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, BudgetError, InputError, LedgerError, LibraryError, NetworkError
@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--endpoint", default="google", help="google, chainhub or custom (default: google)")
     k.add_argument("--allow-file", action="store_true", help="without a system keychain, keep it in a private file")
 
+    cli_batch.add_parser(sub, endpoint_options)
+
     r = sub.add_parser("rebuild", help="rebuild the library index from the image files")
     r.add_argument("--library")
     r.add_argument("--json", action="store_true")
@@ -100,6 +102,7 @@ def run(argv: list[str], services: Services) -> int:
         "key": cmd_key,
         "rebuild": cmd_rebuild,
         **cli_spend.HANDLERS,
+        "batch": cli_batch.cmd_batch,
     }[args.command]
     try:
         return handler(args, services)
@@ -293,7 +296,7 @@ def cmd_history(args, services: Services) -> int:
     finally:
         library.close()
     if args.json:
-        print(json.dumps([e.as_json() for e in entries], ensure_ascii=False))
+        print(json.dumps([{**e.as_json(), "batch_id": e.params.get("batch_id")} for e in entries], ensure_ascii=False))
         return EXIT_OK
     if not entries:
         print("No generations found." if not args.search else f"Nothing matches “{args.search}”.")

@@ -122,6 +122,7 @@ class NetworkError(AtelierError):
         self.status = "TIMEOUT" if kind == ErrorKind.TIMEOUT else "NETWORK"
         self.retryable = True
         self.retry_after = None
+        self.nothing_sent = False  # True: no connection was made, so the server received nothing
 
 
 @dataclass

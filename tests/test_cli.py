@@ -74,6 +74,7 @@ def test_prompt_from_stdin_and_history_json(tmp_path):
     assert first["generation_id"] == body["generation_id"] and first["created_at"].endswith("+00:00")
     assert first["images"][0]["sha256"] == body["images"][0]["sha256"]
     assert set(first) >= {"generation_id", "created_at", "prompt", "model", "status", "reason", "text", "images"}
+    assert first["batch_id"] is None  # set only on a batch's results (tests/test_batch.py)
     code, out, _ = atelier("history", "--json", "--search", "fox", "--library", lib)
     assert [h["prompt"] for h in json.loads(out)] == ["a fox from stdin"]
     code, out, _ = atelier("history", "--json", "--model", "imagen-4.0-fast-generate-001", "--library", lib)

@@ -124,3 +124,41 @@ def test_batch_of_an_imagen_model_is_not_found(server):
     with pytest.raises(errors.ClientError) as missing:
         sdk(server).batches.create(model="imagen-4.0-generate-001", src=[{"contents": "x"}])
     assert missing.value.code == 404
+
+
+def test_controls_complete_one_batch_expire_another_and_fail_one_request(server):
+    client = sdk(server)
+    server.batch_turnaround = None  # nothing happens until a control says so
+    first = client.batches.create(model=FLASH, src=[request("an owl"), request("a moth #fail")])
+    second = client.batches.create(model=FLASH, src=[request("a wren")])
+    server.complete(first.name)
+    done = client.batches.get(name=first.name)
+    assert done.state.value == "JOB_STATE_SUCCEEDED"
+    owl, moth = done.dest.inlined_responses
+    assert owl.response.candidates[0].content.parts[-1].inline_data.data and owl.error is None
+    assert moth.response is None and moth.error.code == 400 and "#fail" in moth.error.message
+    assert client.batches.get(name=second.name).state.value == "JOB_STATE_PENDING"  # only the named one ran
+    server.expire()
+    expired = client.batches.get(name=second.name)
+    assert expired.state.value == "JOB_STATE_EXPIRED" and expired.dest is None
+
+
+def test_a_kept_folder_serves_batches_and_results_to_the_next_emulator(tmp_path):
+    with Emulator() as first:
+        first.keep_batches_in(tmp_path)
+        uploaded = sdk(first).files.upload(
+            file=io.BytesIO((json.dumps({"key": "k1", "request": request("a heron")}) + "\n").encode()),
+            config={"mime_type": "application/jsonl"},
+        )
+        job = sdk(first).batches.create(model=FLASH, src=uploaded.name)  # turnaround 0: answered as it is created
+        assert job.state.value == "JOB_STATE_SUCCEEDED"
+    with Emulator() as second:  # as a new process would: a new server, the same folder
+        second.keep_batches_in(tmp_path)
+        again = sdk(second).batches.get(name=job.name)
+        assert again.state.value == "JOB_STATE_SUCCEEDED"
+        line = json.loads(sdk(second).files.download(file=again.dest.file_name))
+        assert line["key"] == "k1" and line["response"]["candidates"][0]["content"]["parts"][-1]["inlineData"]["data"]
+        sdk(second).batches.delete(name=job.name)
+    with Emulator() as third:
+        third.keep_batches_in(tmp_path)
+        assert [j.name for j in sdk(third).batches.list()] == []  # a delete is kept too

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -70,6 +71,6 @@ class Reply:
     """An answer that is not plain JSON with status 200: raw bytes (a download) or JSON with headers (an upload)."""
 
     status: int = 200
-    body: bytes | dict = b""
+    body: bytes | dict | Path = b""  # a Path: a file sent from disk in pieces
     content_type: str = "application/json"
     headers: dict = field(default_factory=dict)

@@ -1,13 +1,22 @@
 """The Files API: resumable uploads (`/upload/{version}/files`), `files/{id}` get/list/delete, and downloads of the
-files the emulator makes (batch results) at `files/{id}:download?alt=media`, under `/download/` or not."""
+files the emulator makes (batch results) at `files/{id}:download?alt=media`, under `/download/` or not.
+
+Files live on disk, never whole in memory (a batch's results reach hundreds of MB): in a temporary folder removed
+with the store, or in a kept folder (`keep_in`: `{id}` and `{id}.json`), whose files an emulator started later by
+another process serves."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from weakref import finalize
 
 from services.emulator.faults import Reply, invalid, not_found
 
@@ -18,12 +27,20 @@ def rfc3339(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1e6):06d}Z"
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """A reader in another process sees the old file or the new one, never half of one."""
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    part.replace(path)
+
+
 @dataclass
 class StoredFile:
     id: str
     display_name: str
     mime_type: str
-    data: bytes
+    size: int
+    sha256: str
     source: str  # UPLOADED or GENERATED
     created: float = field(default_factory=time.time)
 
@@ -32,11 +49,11 @@ class StoredFile:
             "name": f"files/{self.id}",
             "displayName": self.display_name,
             "mimeType": self.mime_type,
-            "sizeBytes": str(len(self.data)),
+            "sizeBytes": str(self.size),
             "createTime": rfc3339(self.created),
             "updateTime": rfc3339(self.created),
             "expirationTime": rfc3339(self.created + KEEP_SECONDS),
-            "sha256Hash": hashlib.sha256(self.data).hexdigest(),
+            "sha256Hash": self.sha256,
             "uri": f"{base_url}/{version}/files/{self.id}",
             "state": "ACTIVE",
             "source": self.source,
@@ -51,10 +68,70 @@ class FileStore:
         self._files: dict[str, StoredFile] = {}
         self._uploads: dict[str, dict] = {}
         self._lock = threading.Lock()
+        self._folder_lock = threading.Lock()
+        self._directory: Path | None = None  # made on the first file: most emulators never store one
+        self._cleanup = None
+
+    @property
+    def directory(self) -> Path:
+        with self._folder_lock:
+            if self._directory is None:
+                self._directory = Path(tempfile.mkdtemp(prefix="atelier-emulator-files-"))
+                self._cleanup = finalize(self, shutil.rmtree, self._directory, ignore_errors=True)
+            return self._directory
+
+    def close(self) -> None:
+        """Removes a temporary folder and its files now (a kept folder stays)."""
+        if self._cleanup is not None:
+            self._cleanup()
+
+    def keep_in(self, directory: Path) -> None:
+        """Keeps every file in `directory/files` from now on (moving those made so far), and serves the files
+        already there."""
+        folder = Path(directory) / "files"
+        folder.mkdir(parents=True, exist_ok=True)
+        old = self._directory
+        with self._lock:
+            for stored in self._files.values() if old is not None else ():
+                shutil.move(old / stored.id, folder / stored.id)
+                self._describe(folder, stored)
+            self.close()
+            self._directory, self._cleanup = folder, None
+            for meta_path in folder.glob("*.json"):
+                try:
+                    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                    if (folder / meta["id"]).is_file():
+                        self._files.setdefault(meta["id"], StoredFile(**meta))
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # a half-written or foreign file is not a stored file
+
+    @staticmethod
+    def _describe(folder: Path, stored: StoredFile) -> None:
+        """The description that makes a file visible to a later emulator; written after its data."""
+        write_atomically(folder / f"{stored.id}.json", json.dumps(stored.__dict__).encode())
+
+    def path(self, stored: StoredFile) -> Path:
+        return self.directory / stored.id
+
+    def spool(self) -> Path:
+        """A new path in the store's folder to write a file into, then `add_written` it."""
+        return self.directory / f"{os.urandom(6).hex()}.part"
 
     def add(self, display_name: str, mime_type: str, data: bytes, source: str = "GENERATED") -> StoredFile:
-        stored = StoredFile(os.urandom(6).hex(), display_name, mime_type, data, source)
+        target = self.spool()
+        target.write_bytes(data)
+        return self.add_written(display_name, mime_type, target, source)
+
+    def add_written(self, display_name: str, mime_type: str, written: Path, source: str = "GENERATED") -> StoredFile:
+        digest = hashlib.sha256()
+        with open(written, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        file_id = os.urandom(6).hex()
+        stored = StoredFile(file_id, display_name, mime_type, written.stat().st_size, digest.hexdigest(), source)
         with self._lock:
+            written.replace(self.directory / file_id)
+            self._describe(self.directory, stored)
             self._files[stored.id] = stored
         return stored
 
@@ -116,7 +193,7 @@ class FileStore:
             stored = self.get(name)
             if stored.source != "GENERATED":
                 raise invalid("Only generated files can be downloaded.")
-            return Reply(body=stored.data, content_type=stored.mime_type)
+            return Reply(body=self.path(stored), content_type=stored.mime_type)  # sent from disk
         if verb:
             raise not_found(f"The requested URL /{version}/{resource} was not found on this server.")
         stored = self.get(name)
@@ -125,5 +202,7 @@ class FileStore:
         if method == "DELETE":
             with self._lock:
                 self._files.pop(stored.id, None)
+                (self.directory / f"{stored.id}.json").unlink(missing_ok=True)
+                (self.directory / stored.id).unlink(missing_ok=True)
             return 200, {}
         raise not_found(f"The requested URL /{version}/{resource} was not found on this server.")

@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from services.catalog import Catalog, ModelInfo
@@ -54,12 +55,12 @@ class Emulator:
         page_size: int = 50,
         image_format: str = "PNG",
         signing_secret: bytes | None = None,
-        batch_turnaround: float = 0.0,
+        batch_turnaround: float | None = 0.0,
         streaming: bool = True,
     ):
         """models: the ids served (default: the catalog's); signing_secret: what thought signatures are made with
         (default: random, so a signature from another emulator is refused as Google refuses a forged one);
-        batch_turnaround: seconds a batch job takes (half pending, half running; tests may change it);
+        batch_turnaround: seconds a batch job takes (half pending, half running; None: until `complete()`);
         streaming: False answers `:streamGenerateContent` with 404, as proxies that do not stream do."""
         self.latency = latency
         self.require_key = require_key
@@ -107,6 +108,7 @@ class Emulator:
             self._thread.join(5)
             self._thread = None
         self._server.server_close()
+        self.files.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -211,20 +213,21 @@ class Emulator:
             return 503, google_error(503, "UNAVAILABLE", "The server is shutting down.")
         return 200, answer.merged()
 
-    # The single-module emulator's interface, kept for code written against it (e.g. a batch add-on).
+    # --- batch controls (tests, and the demo that keeps its batches next to a library) -------------------------------
 
-    def generate_content(self, model_id: str, body: dict) -> tuple[int, dict]:
-        try:
-            return 200, gemini.answer(self, self.model_info(model_id), body, stream=False).merged()
-        except ApiFailure as failure:
-            return failure.code, failure.body
+    def complete(self, name: str | None = None) -> None:
+        """Answers the named batch (`batches/{id}`), or every unfinished one, now."""
+        self.batches.complete(self, name)
 
-    def _check_key(self, headers: dict, query: dict) -> tuple[int, dict] | None:
-        try:
-            self.check_key(headers, query)
-        except ApiFailure as failure:
-            return failure.code, failure.body
-        return None
+    def expire(self, name: str | None = None) -> None:
+        """Ends the named batch, or every unfinished one, as EXPIRED without results."""
+        self.batches.expire(name)
+
+    def keep_batches_in(self, directory: str | os.PathLike) -> None:
+        """Keeps batches and files in `directory` (and serves those already there), so that an emulator started by
+        another process answers for the batches this one created."""
+        self.files.keep_in(Path(directory))
+        self.batches.keep_in(Path(directory))
 
     def _maybe_snake(self, value):
         return to_snake(value) if self.snake_case else value
@@ -273,6 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = failure.code, failure.body
         if isinstance(reply, Stream):
             return self._stream(reply)
+        if isinstance(reply, Reply) and isinstance(reply.body, Path):
+            return self._send_file(reply.status, reply.body, reply.content_type)
         if isinstance(reply, Reply):
             data = (
                 reply.body if isinstance(reply.body, bytes) else json.dumps(emulator._maybe_snake(reply.body)).encode()
@@ -335,6 +340,18 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         self._send(fault.status, body, fault.content_type, fault.headers)
+
+    def _send_file(self, status: int, path: Path, content_type: str):
+        try:
+            with open(path, "rb") as f:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(os.fstat(f.fileno()).st_size))
+                self.end_headers()
+                while chunk := f.read(1 << 20):
+                    self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
         try:

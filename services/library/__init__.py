@@ -143,16 +143,23 @@ class Library:
     # --- recording a generation ----------------------------------------------------------------------------------
 
     def begin(
-        self, request: GenerationRequest, *, endpoint: str, protocol: str, created_at: float | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        endpoint: str,
+        protocol: str,
+        created_at: float | None = None,
+        generation_id: str | None = None,
     ) -> str:
-        """Records a running job, and keeps its reference images' bytes so that a retry can send them again."""
+        """Records a running job, and keeps its reference images' bytes so that a retry can send them again.
+        `generation_id`: one chosen by the caller (a batch result's, derived from its batch and key)."""
         if self.read_only_reason:
             raise LibraryError(self.read_only_reason, kind=ErrorKind.READ_ONLY)
         try:
             self.files.keep_references(request.references)
         except OSError as exc:
             raise problems.disk_problem(self.root, exc) from exc
-        generation_id = uuid.uuid4().hex
+        generation_id = generation_id or uuid.uuid4().hex
         pid, started = recovery.this_process()
         self.index.write(
             "INSERT INTO generations(id, created_at, prompt, model, endpoint, protocol, params, status, pid,"

@@ -40,6 +40,8 @@ TARGETS = {
     "parallel_ratio": ("<=", 1.3),
     "leak_mb_per_100": ("<=", 20),
     "window_stall_ms_max": ("<=", 50),
+    "batch_ingest_ratio": (">=", 0.8),
+    "batch_ingest_rss_mb": ("<=", 300),
 }
 WORDS = [
     "fox",
@@ -304,6 +306,104 @@ def measure_ingest(reps: int) -> dict:
     }
 
 
+# --- batch results ----------------------------------------------------------------------------------------------
+
+
+def measure_batch_ingest(images: int, size: str = "512") -> dict:
+    """A results file of `images` lines from the emulator (its own process) streamed into a library, against the
+    floor of saving one image the same way (begin, save_image, finish) in this run; peak RSS while it runs."""
+    import resource
+    import shutil
+    import threading
+
+    from services import protocol
+    from services.batch import BatchService
+    from services.catalog import Catalog
+    from services.endpoints import custom
+    from services.library import Library
+    from services.prompt_list import parse
+    from services.types import GenerationRequest
+
+    folder = Path(tempfile.mkdtemp(prefix="atelier-bench-batch-"))
+    catalog = Catalog.load()
+    launcher = (
+        "import sys; from services.emulator import Emulator; "
+        "e = Emulator(texture=True, batch_turnaround=0.2).start(); print(e.url, flush=True); "
+        "sys.stdin.read(); e.stop()"
+    )
+    server = subprocess.Popen([sys.executable, "-c", launcher], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=ROOT)  # fmt: skip
+    url = server.stdout.readline().strip()
+    try:
+        library = Library(folder / "lib").open()
+        service = BatchService(catalog, library, min_poll=0.0, inline_limit=0)
+        listed = "".join(f"batch heron {i}\n" for i in range(images))
+        prompts = parse(listed, catalog, defaults={"model": "gemini-3.1-flash-image", "size": size})
+        (record, rows), *_ = service.plan(prompts, custom(url, "header"))
+        started = time.perf_counter()
+        record = asyncio.run(service.submit(record, rows))
+        while not record.finished:  # the emulator draws every picture (in its own process) before we measure
+            time.sleep(1.0)
+            record, _ = asyncio.run(service.refresh(record, force=True))
+        made_s = time.perf_counter() - started
+
+        async def first_line():
+            async with service._client(record) as client:
+                async for line in client.download_lines(record.responses_file):
+                    return line
+
+        sample = protocol.parse_generate_content(json.loads(asyncio.run(first_line()))["response"]).images[0]
+        request = GenerationRequest("batch heron floor", "gemini-3.1-flash-image", size=size)
+        floor: list[float] = []
+
+        def measure_floor(times: int) -> None:  # before and after the ingest, so that a busy machine weighs on both
+            for _ in range(times):
+                begun = time.perf_counter()
+                gid = library.begin(request, endpoint="bench", protocol="generateContent")
+                library.save_image(gid, 0, sample, request=request, endpoint="bench")
+                library.finish(gid, status="ok")
+                floor.append(time.perf_counter() - begun)
+
+        measure_floor(20)
+        peak = [rss_mb()]
+        running = threading.Event()
+        running.set()
+
+        def sample_rss():
+            while running.is_set():
+                peak.append(rss_mb())
+                time.sleep(0.01)
+
+        sampler = threading.Thread(target=sample_rss, daemon=True)
+        before = rss_mb()
+        sampler.start()
+        started = time.perf_counter()
+        result = asyncio.run(service.fetch(service.load(record.batch_id)))
+        elapsed = time.perf_counter() - started
+        running.clear()
+        sampler.join()
+        measure_floor(20)
+        library.close()
+    finally:
+        server.stdin.close()
+        server.wait(30)
+    results_mb = sum(p.stat().st_size for p in (folder / "lib" / "images").rglob("*.png")) / 2**20
+    shutil.rmtree(folder, ignore_errors=True)
+    floor_rate = 1 / statistics.mean(floor)
+    rate = len(result.images) / elapsed
+    return {
+        "batch_images": len(result.images),
+        "batch_ingest_per_s": rate,
+        "batch_floor_per_s": floor_rate,
+        "batch_ingest_ratio": rate / floor_rate,
+        "batch_ingest_rss_mb": max(peak),
+        "batch_rss_before_mb": before,
+        "batch_maxrss_process_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "batch_images_mb": results_mb,
+        "batch_emulator_make_s": made_s,
+    }
+
+
 # --- the network: parallelism, stalls, leaks --------------------------------------------------------------------
 
 
@@ -563,7 +663,13 @@ def main() -> int:
     parser.add_argument("--images", type=int, help="library size (default 100,000; 2,000 with --quick)")
     parser.add_argument("--only", help="comma-separated measures: startup, ingest, network, gallery, window")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "atelier-bench"))
+    parser.add_argument("--batch-ingest", type=int, metavar="N", help="only: ingest an N-image batch results file")
+    parser.add_argument("--batch-size", default="512", help="image size for --batch-ingest (512, 1K, 2K)")
     args = parser.parse_args()
+    if args.batch_ingest:
+        figures = in_fresh_process("measure_batch_ingest", [args.batch_ingest, args.batch_size])
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}))
+        return 0
     images = args.images or (2_000 if args.quick else 100_000)
     workdir = Path(args.workdir)
     log = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))

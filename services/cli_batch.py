@@ -1,0 +1,215 @@
+"""`batch submit|status|fetch|cancel`: prompt lists on Google's batch engine. Its JSON and exit codes are a contract.
+
+Exit codes: 0 finished with at least one image saved (submit: accepted); 2 bad input, nothing sent; 3 finished
+without images; 4 the batch failed, was cancelled or expired, or the endpoint has no batch mode; 5 network; 6 disk;
+7 submit refused: its estimate would cross a budget (nothing sent); 75 not finished yet (fetch without --wait).
+
+`--endpoint demo` runs the emulator inside this process; it keeps its batches in `<library>/.atelier/demo-batches`
+and answers a batch as it is created, so a later `batch fetch` (a new process, a new demo server) finds the results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from services import batch_costs
+from services.app import Services
+from services.batch import BatchService
+from services.batch_store import BatchRecord, FetchResult, endpoint_dict
+from services.catalog import DEFAULT_MODEL
+from services.endpoints import Endpoint
+from services.errors import ApiError, InputError, NetworkError
+from services.prompt_list import parse, read_source
+
+EXIT_OK, EXIT_INPUT, EXIT_EMPTY, EXIT_FAILED, EXIT_NETWORK, EXIT_DISK, EXIT_NOT_YET = 0, 2, 3, 4, 5, 6, 75
+
+
+def add_parser(sub, endpoint_options) -> None:
+    b = sub.add_parser("batch", help="run a list of prompts on Google's batch engine at half price")
+    actions = b.add_subparsers(
+        dest="batch_command", parser_class=type(b), required=True, metavar="submit|status|fetch|cancel"
+    )
+    s = actions.add_parser("submit", help="send a prompt list (text, CSV or JSONL; - reads standard input)")
+    s.add_argument("file")
+    s.add_argument("--model", help=f"model for rows that name none (default: {DEFAULT_MODEL})")
+    s.add_argument("--count", type=int, help="images per prompt for rows that give none (default 1)")
+    s.add_argument("--aspect-ratio", dest="aspect_ratio")
+    s.add_argument("--size")
+    s.add_argument("--local", action="store_true", help="run the list here, request by request (standard price)")
+    endpoint_options(s)
+    for name, p in (("status", None), ("fetch", None), ("cancel", None)):
+        p = actions.add_parser(name)
+        p.add_argument("batch_id", nargs="?" if name == "status" else None)
+        if name == "fetch":
+            p.add_argument("--wait", action="store_true", help="poll until the batch ends, then save its images")
+            p.add_argument("--poll", type=float, default=None, help="seconds between polls (default 30, backing off)")
+        p.add_argument("--library")
+        p.add_argument("--json", action="store_true")
+    s.add_argument("--library")
+    s.add_argument("--json", action="store_true")
+
+
+def _err(message: str) -> None:
+    print(f"atelier: {message}", file=sys.stderr)
+
+
+def _connect(services: Services, library_root):
+    """A resolver from a record's saved endpoint to (Endpoint, key); the demo is this process's emulator."""
+
+    def resolve(saved: dict) -> tuple[Endpoint, str | None]:
+        if saved["name"] == "demo":
+            endpoint = services.endpoint("demo")
+            demo = services.demo_server()
+            demo.batch_turnaround = 0.0  # answered as it is created: the process that fetches may be another one
+            demo.keep_batches_in(library_root / ".atelier" / "demo-batches")
+            return endpoint, None
+        endpoint = Endpoint(saved["name"], saved["base_url"], tuple(saved["auth"]), saved.get("label", saved["name"]))
+        return endpoint, services.key_for(endpoint)
+
+    return resolve
+
+
+def cmd_batch(args, services: Services) -> int:
+    library = services.open_library(args.library)
+    service = BatchService(
+        services.catalog, library, resolver=_connect(services, library.root), ledger=services.ledger()
+    )
+    try:
+        handler = {"submit": _submit, "status": _status, "fetch": _fetch, "cancel": _cancel}[args.batch_command]
+        return asyncio.run(handler(args, services, service))
+    except InputError:
+        raise
+    except NetworkError as exc:
+        _err(str(exc))
+        return EXIT_NETWORK
+    except ApiError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    finally:
+        library.close()
+
+
+async def _submit(args, services: Services, service: BatchService) -> int:
+    text, name = read_source(args.file)
+    defaults = {"model": args.model, "count": args.count, "aspect_ratio": args.aspect_ratio, "size": args.size}
+    prompts = parse(text, services.catalog, name=name, defaults=defaults)
+    prompts.raise_for_errors()
+    try:
+        endpoint = services.endpoint(args.endpoint, args.auth)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    key = services.key_for(endpoint)
+    if endpoint.needs_key and not key:
+        raise InputError(
+            "No API key for this endpoint. Set GEMINI_API_KEY, store one with `python main.py key set`, "
+            "or try the offline demo (--endpoint demo)."
+        )
+    if args.local:
+        from services.batch_local import run_local
+
+        if not args.json:
+            print(f"Running {prompts.images_expected} image(s) from {len(prompts.rows)} prompt(s) here…", flush=True)
+        parallel = int(services.settings.get("max_parallel", 4))
+        result = await run_local(service, prompts, endpoint=endpoint, key=key, max_parallel=parallel)
+        return _report_fetch(result, args.json)
+    service.resolver(endpoint_dict(endpoint))  # the demo server learns where its batches live
+    plans = service.plan(prompts, endpoint)
+    batch_costs.check_budget(service.ledger, [record for record, _ in plans])  # all or nothing is sent
+    if not args.json:
+        cost = prompts.estimated_cost()
+        price = f"about ${cost:.2f} at the batch price (50%)" if cost is not None else "price unknown for this model"
+        price = "free on the demo" if endpoint.name == "demo" else price
+        print(f"{prompts.requests} request(s), {prompts.images_expected} image(s), {price}.", flush=True)
+    out = []
+    for record, rows in plans:
+        record = await service.submit(record, rows)
+        out.append(
+            {
+                "batch_id": record.batch_id,
+                "remote_name": record.remote_name,
+                "state": record.state,
+                "requests": record.requests,
+                "images_expected": record.images_expected,
+                "estimated_cost_usd": record.estimated_cost_usd,
+            }
+        )
+        if not args.json:
+            print(f"Submitted {record.batch_id} ({record.model}, {record.requests} requests): {record.state}.")
+    if args.json:
+        print(json.dumps(out[0] if len(out) == 1 else out))
+    else:
+        print(
+            f"Follow it with `python main.py batch status`, save with `python main.py batch fetch {out[0]['batch_id']}`."
+        )
+    return EXIT_OK
+
+
+async def _status(args, services: Services, service: BatchService) -> int:
+    records = [service.load(args.batch_id)] if args.batch_id else service.records()
+    fresh: list[BatchRecord] = []
+    problem = None
+    for record in records:
+        try:
+            record, _ = await service.refresh(record)
+        except (ApiError, NetworkError) as exc:
+            problem = exc
+        fresh.append(await asyncio.to_thread(lambda r=record: service.result(r).record))
+    if args.json:
+        objects = [r.as_json() for r in fresh]
+        print(json.dumps(objects[0] if args.batch_id else objects))
+    else:
+        if not fresh:
+            print("No batches in this library.")
+        for r in fresh:
+            done = r.succeeded + r.failed
+            print(
+                f"{r.batch_id}  {r.state:<10} {done}/{r.requests} done, {r.failed} failed, {r.saved} saved"
+                + (f"  ({r.error})" if r.error else "")
+            )
+    if problem is not None:
+        _err(str(problem))
+        return EXIT_NETWORK if isinstance(problem, NetworkError) else EXIT_FAILED
+    return EXIT_OK
+
+
+async def _fetch(args, services: Services, service: BatchService) -> int:
+    if args.poll is not None and not 0 <= args.poll <= 86400:
+        raise InputError("--poll must be between 0 and 86400 seconds.")
+    record = service.load(args.batch_id)
+
+    def progress(r: BatchRecord) -> None:
+        if not args.json:
+            print(f"  {r.state}: {r.succeeded + r.failed}/{r.requests} done", flush=True)
+
+    result = await service.fetch(record, wait=args.wait, poll=args.poll, on_progress=progress)
+    return _report_fetch(result, args.json)
+
+
+def _report_fetch(result: FetchResult, as_json: bool) -> int:
+    r = result.record
+    if as_json:
+        print(json.dumps(result.as_json(), ensure_ascii=False))
+    elif not r.finished:
+        print(f"{r.batch_id} is {r.state}: {r.succeeded + r.failed} of {r.requests} done. Fetch again later.")
+    else:
+        print(f"{r.batch_id} {r.state}: {len(result.images)} image(s) saved, {result.failed} failed.")
+        for image, _prompt in result.images[:20]:
+            print(f"  {image.path}")
+    if not r.finished:
+        return EXIT_NOT_YET
+    if r.state in ("failed", "cancelled", "expired"):
+        if r.error and not as_json:
+            _err(r.error)
+        return EXIT_FAILED
+    return EXIT_OK if result.images else EXIT_EMPTY
+
+
+async def _cancel(args, services: Services, service: BatchService) -> int:
+    record = await service.cancel(service.load(args.batch_id))
+    if args.json:
+        print(json.dumps(record.as_json()))
+    else:
+        print(f"{record.batch_id}: {record.state}.")
+    return EXIT_OK

@@ -1,0 +1,64 @@
+"""The Batches panel, offscreen, against the emulator's batch mode on loopback."""
+
+import asyncio
+
+from PySide6.QtCore import Qt
+
+from services.batch import BatchService
+from services.catalog import Catalog
+from services.endpoints import custom
+from services.prompt_list import parse
+from ui.batches import BatchesPanel
+
+CATALOG = Catalog.load()
+
+
+def submit(qtbot, service, endpoint, text):
+    (record, rows), *_ = service.plan(parse(text, CATALOG), endpoint)
+    task = asyncio.ensure_future(service.submit(record, rows))
+    qtbot.waitUntil(task.done, timeout=10_000)
+    return task.result()
+
+
+def row_of(panel, batch_id):
+    for i in range(panel.tree.topLevelItemCount()):
+        item = panel.tree.topLevelItem(i)
+        if item.text(0) == batch_id:
+            return item
+    return None
+
+
+def test_panel_lists_earlier_batches_cancels_and_fetches(qtbot, qloop, emulator, library):
+    emulator.batch_turnaround = None
+    endpoint = custom(emulator.url, "header")
+    service = BatchService(CATALOG, library, min_poll=0.0)
+    waiting = submit(qtbot, service, endpoint, "owl\nmoth\n")  # as if sent in an earlier session
+    done = submit(qtbot, service, endpoint, "heron\nwren\nfinch\n")
+    emulator.complete(done.remote_name)
+
+    panel = BatchesPanel(service, refresh_ms=60_000)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.refresh()
+    qtbot.waitUntil(lambda: row_of(panel, done.batch_id) is not None and not panel.tasks.pending(), timeout=10_000)
+    assert row_of(panel, waiting.batch_id).text(1) == "Waiting on Google"
+    assert row_of(panel, done.batch_id).text(1) == "Ready to fetch"
+    bar = panel.tree.itemWidget(row_of(panel, done.batch_id), 5)
+    assert (bar.value(), bar.maximum()) == (3, 3)
+
+    row_of(panel, waiting.batch_id).setSelected(True)
+    assert panel.cancel_button.isEnabled()
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: row_of(panel, waiting.batch_id).text(1) == "Cancelled", timeout=10_000)
+    assert not panel.cancel_button.isEnabled()
+
+    panel.tree.clearSelection()
+    row_of(panel, done.batch_id).setSelected(True)
+    with qtbot.waitSignal(panel.imagesSaved, timeout=30_000) as saved:
+        qtbot.mouseClick(panel.fetch_button, Qt.MouseButton.LeftButton)
+    assert saved.args == [3]
+    qtbot.waitUntil(lambda: row_of(panel, done.batch_id).text(4) == "3", timeout=10_000)
+    assert row_of(panel, done.batch_id).text(1) == "Finished"
+    assert "3 image(s) saved" in panel.message.text()
+    assert len(library.history()) == 3
+    panel.shutdown()
