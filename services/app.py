@@ -127,6 +127,23 @@ class Services:
             self._ledger = Ledger(ledger_path(self.paths))
         return self._ledger
 
+    def batch_resolver(self, library_root: Path):
+        """From a batch record's saved endpoint to (Endpoint, key), for the batch service. The demo is this
+        process's emulator, which answers a batch as it is created and keeps it in the library, because the
+        process that fetches may be another one."""
+
+        def resolve(saved: dict) -> tuple[Endpoint, str | None]:
+            if saved["name"] == "demo":
+                demo = self.demo_server()
+                demo.batch_turnaround = 0.0
+                demo.keep_batches_in(Path(library_root) / ".atelier" / "demo-batches")
+                return self.endpoint("demo"), None
+            auth = tuple(saved["auth"])
+            endpoint = Endpoint(saved["name"], saved["base_url"], auth, saved.get("label", saved["name"]))
+            return endpoint, self.key_for(endpoint)
+
+        return resolve
+
     def demo_server(self) -> Emulator:
         """The offline endpoint, started on first use, in this process, on loopback."""
         if self._demo is None:

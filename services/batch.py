@@ -34,6 +34,7 @@ from services.catalog import Catalog
 from services.client import RetryPolicy, new_http_client
 from services.endpoints import Endpoint
 from services.errors import ApiError, InputError, NetworkError
+from services.http_pool import client_of
 from services.ledger import Ledger
 from services.library import Library, pid_alive
 from services.prompt_list import PromptList
@@ -77,7 +78,7 @@ class BatchService:
 
     def _client(self, record: BatchRecord, http=None) -> BatchClient:
         endpoint, key = self.resolver(record.endpoint)
-        return BatchClient(endpoint, key, http=http or self.http, timeout=120.0, retry=self.retry)
+        return BatchClient(endpoint, key, http=http or client_of(self.http, endpoint), timeout=120.0, retry=self.retry)
 
     # --- submitting ----------------------------------------------------------------------------------------
 

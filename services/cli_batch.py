@@ -19,7 +19,6 @@ from services.app import Services
 from services.batch import BatchService
 from services.batch_store import BatchRecord, FetchResult, endpoint_dict
 from services.catalog import DEFAULT_MODEL
-from services.endpoints import Endpoint
 from services.errors import ApiError, InputError, NetworkError
 from services.prompt_list import parse, read_source
 
@@ -55,26 +54,10 @@ def _err(message: str) -> None:
     print(f"atelier: {message}", file=sys.stderr)
 
 
-def _connect(services: Services, library_root):
-    """A resolver from a record's saved endpoint to (Endpoint, key); the demo is this process's emulator."""
-
-    def resolve(saved: dict) -> tuple[Endpoint, str | None]:
-        if saved["name"] == "demo":
-            endpoint = services.endpoint("demo")
-            demo = services.demo_server()
-            demo.batch_turnaround = 0.0  # answered as it is created: the process that fetches may be another one
-            demo.keep_batches_in(library_root / ".atelier" / "demo-batches")
-            return endpoint, None
-        endpoint = Endpoint(saved["name"], saved["base_url"], tuple(saved["auth"]), saved.get("label", saved["name"]))
-        return endpoint, services.key_for(endpoint)
-
-    return resolve
-
-
 def cmd_batch(args, services: Services) -> int:
     library = services.open_library(args.library)
     service = BatchService(
-        services.catalog, library, resolver=_connect(services, library.root), ledger=services.ledger()
+        services.catalog, library, resolver=services.batch_resolver(library.root), ledger=services.ledger()
     )
     try:
         handler = {"submit": _submit, "status": _status, "fetch": _fetch, "cancel": _cancel}[args.batch_command]

@@ -17,6 +17,7 @@ from services.client import GeminiClient, RetryPolicy
 from services.endpoints import Endpoint
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
 from services.events import Draft, Finished, GenerationEvent, ImageSaved, Retrying, Started, Thought
+from services.http_pool import client_of
 from services.library import Library
 from services.parallel import ParallelLimit
 from services.status import ErrorKind
@@ -135,8 +136,7 @@ class GenerationService:
             self.library.begin, request, endpoint=endpoint.label, protocol=model.protocol, created_at=created
         )
         emit(Started(gid, created))
-        http = self.http.client_for(endpoint) if hasattr(self.http, "client_for") else self.http  # an HttpPool
-        client = GeminiClient(endpoint, key, http=http, timeout=timeout, retry=self.retry)
+        client = GeminiClient(endpoint, key, http=client_of(self.http, endpoint), timeout=timeout, retry=self.retry)
         saved: list[SavedImage] = []
         collected = _Collected([], [])
         notes: list[str] = []

@@ -46,3 +46,8 @@ class HttpPool:
                 await client.aclose()
             except Exception as exc:  # closing at exit: nothing left to tell
                 log.info("closing an HTTP client failed: %s", type(exc).__name__)
+
+
+def client_of(http: httpx.AsyncClient | HttpPool | None, endpoint: Endpoint) -> httpx.AsyncClient | None:
+    """The client to use for `endpoint`: the pool's for that server, the one client given, or None (make one)."""
+    return http.client_for(endpoint) if isinstance(http, HttpPool) else http

@@ -520,3 +520,39 @@ def test_an_endpoint_that_cannot_be_used_fails_jobs_instead_of_holding_them(qtbo
         assert job.status is Status.ERROR and job.error_kind is not None
     finally:
         close_window(qtbot, w)
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support raise")  # the panel is its own window; offscreen cannot
+def test_batches_from_an_earlier_session_are_announced_and_fetched_into_the_gallery(
+    qtbot, qloop, services, emulator, monkeypatch
+):
+    monkeypatch.setenv("ATELIER_BATCH_MIN_POLL", "0")  # the window's batch service asks Google at most every 30 s
+    from services.batch import BatchService
+    from services.endpoints import custom
+    from services.prompt_list import parse
+
+    emulator.batch_turnaround = None  # the batch waits on "Google" until the test completes it
+    library = services.open_library()
+    endpoint = custom(emulator.url, "header")
+    service = BatchService(services.catalog, library, min_poll=0.0)
+    (record, rows), *_ = service.plan(parse("an owl\na heron\n", services.catalog), endpoint)
+    task = asyncio.ensure_future(service.submit(record, rows))  # as if sent in an earlier session
+    qtbot.waitUntil(task.done, timeout=10_000)
+    submitted = task.result()
+    library.close()
+    w = open_window(qtbot, services)
+    try:
+        qtbot.waitUntil(lambda: w.batches.indicator.isVisible(), timeout=10_000)
+        assert w.batches.indicator.text().startswith("1 batch")
+        qtbot.mouseClick(w.batches.indicator, Qt.MouseButton.LeftButton)
+        panel = w.batches.panel
+        qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 1, timeout=10_000)
+        emulator.complete(submitted.remote_name)
+        panel.refresh()
+        qtbot.waitUntil(lambda: panel.tree.topLevelItem(0).text(1) == "Ready to fetch", timeout=10_000)
+        panel.tree.topLevelItem(0).setSelected(True)
+        qtbot.mouseClick(panel.fetch_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: model_of(w).rowCount() == 2, timeout=30_000)  # the gallery reloaded
+        qtbot.waitUntil(lambda: not w.batches.indicator.isVisible(), timeout=10_000)
+    finally:
+        close_window(qtbot, w)

@@ -7,7 +7,7 @@ import base64
 import logging
 
 from PySide6.QtCore import QByteArray, QEvent, QSize, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from services.app import Services
@@ -15,10 +15,12 @@ from services.errors import InputError
 from services.jobs import Job
 from services.library import Library
 from ui.banner import Banner
+from ui.batches_menu import BatchesControls
 from ui.browser import Browser
 from ui.common import TaskSlots, tr
 from ui.generate_panel import GeneratePanel
 from ui.image_actions import ImageActions
+from ui.menus import build_menus
 from ui.notices import Notice, connection_notice, failure_notice
 from ui.pause_banner import PauseBanner
 from ui.spending_menu import SpendingControls
@@ -47,6 +49,7 @@ class MainWindow(QMainWindow):
         self.panel = GeneratePanel(self.studio, self.settings, services.paths.cache / "pasted", self.show_error, self)
         self.browser = Browser(self.studio, int(state.get("thumb_size", 192)), self.show_error, self)
         self.actions = ImageActions(self.studio, self.browser, self.panel, self)
+        self.batches = BatchesControls(services, self.studio, self.banner, self, lambda _saved: self.browser.reload())
         self.jobs = self.details = None  # built after the first paint (_build_after_paint)
         self._jobs_slot, self._details_slot = QWidget(self), QWidget(self)
         self.studio.libraryOpened.connect(self._library_opened)
@@ -55,7 +58,7 @@ class MainWindow(QMainWindow):
         self.actions.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.actions.error.connect(self.show_error)
         self._layout()
-        self._build_menus()
+        build_menus(self)
         self._restore_state(state)
         self._connection_changed(self.studio.state())
         if library is not None:
@@ -88,43 +91,7 @@ class MainWindow(QMainWindow):
         self.undo_button.hide()
         self.actions.undoAvailable.connect(self.undo_button.setVisible)
         self.statusBar().addPermanentWidget(self.undo_button)
-
-    def _action(self, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(tr(text), self)
-        action.triggered.connect(slot)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu(tr("&File"))
-        self.settings_action = self._action("&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
-        if self.settings_action.shortcut().isEmpty():
-            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
-        file_menu.addAction(self.settings_action)
-        file_menu.addAction(self._action("Open library folder", self.open_library_folder))
-        file_menu.addAction(self._action("Rebuild index from image files", self.actions.rebuild_index))
-        file_menu.addSeparator()
-        file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
-        edit_menu = bar.addMenu(tr("&Edit"))
-        edit_menu.addAction(self.actions.undo)
-        edit_menu.addSeparator()
-        for action in self.actions.actions.values():
-            edit_menu.addAction(action)
-        edit_menu.addSeparator()
-        edit_menu.addAction(self._action("Find", self.browser.focus_search, QKeySequence.StandardKey.Find))
-        view_menu = bar.addMenu(tr("&View"))
-        view_menu.addAction(self._action("Bigger thumbnails", lambda: self.browser.grow_thumbnails(32), "Ctrl++"))
-        view_menu.addAction(self._action("Smaller thumbnails", lambda: self.browser.grow_thumbnails(-32), "Ctrl+-"))
-        view_menu.addAction(self._action("Fit image", lambda: self.details and self.details.viewer.fit()))
-        view_menu.addAction(self._action("Actual size", lambda: self.details and self.details.viewer.actual_size()))
-        view_menu.addAction(self._action("Focus prompt", self.panel.prompt.setFocus, "Ctrl+L"))
-        view_menu.addSeparator()
-        view_menu.addAction(self.spending.open_action)
-        help_menu = bar.addMenu(tr("&Help"))
-        help_menu.addAction(self._action("About Atelier", self.about))
-        self.browser.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.statusBar().addPermanentWidget(self.batches.indicator)
 
     # --- the library, the endpoint, failures ------------------------------------------------------------------
 

@@ -1,0 +1,85 @@
+"""Batches in the window (#14): View › Batches… opens the Batches panel (built on first use, for the open library);
+batches still on Google's engine, from this session or an earlier one, are counted in a status-bar button that
+opens the panel; images a fetch saves reach the gallery."""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QPushButton, QWidget
+
+from services.app import Services
+from services.library import Library
+from ui.banner import Banner
+from ui.common import TaskSlots, tr
+from ui.studio import Studio
+
+
+class BatchesControls(QObject):
+    def __init__(self, services: Services, studio: Studio, banner: Banner, window: QWidget, on_images):
+        super().__init__(window)
+        self.services = services
+        self.studio = studio
+        self.banner = banner
+        self.window = window
+        self.on_images = on_images  # called with how many images a fetch saved
+        self.panel = None
+        self.tasks = TaskSlots(lambda sentence: banner.show_message(sentence, "error"))
+        self.open_action = QAction(tr("&Batches…"), window)
+        self.open_action.triggered.connect(self.open_panel)
+        self.indicator = QPushButton(window)  # the window puts it in its status bar
+        self.indicator.setFlat(True)
+        self.indicator.clicked.connect(self.open_panel)
+        self.indicator.hide()
+        studio.libraryOpened.connect(self._library_opened)
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Close and self.panel is not None:  # the panel is its own window
+            self.panel.close()
+        return False
+
+    def _service(self, library: Library):
+        from services.batch import BatchService  # imported on first use, not at start-up
+
+        return BatchService(
+            self.services.catalog,
+            library,
+            resolver=self.services.batch_resolver(library.root),
+            http=self.studio.http,
+            ledger=self.services.ledger(),
+        )
+
+    def open_panel(self):
+        from ui.batches import BatchesPanel
+
+        library = self.studio.library
+        if library is None:
+            return None
+        if self.panel is None or self.panel.service.library is not library:
+            if self.panel is not None:
+                self.panel.close()
+            self.panel = BatchesPanel(self._service(library), self.window)
+            self.panel.setWindowFlag(Qt.WindowType.Window)
+            self.panel.setWindowTitle(tr("Batches"))
+            self.panel.resize(760, 360)
+            self.panel.imagesSaved.connect(self.on_images)
+            self.panel.imagesSaved.connect(lambda _saved: self._library_opened(library))
+        self.panel.refresh()
+        self.panel.show()
+        self.panel.raise_()
+        return self.panel
+
+    def _library_opened(self, library: Library) -> None:
+        self.tasks.run("unfinished", self._count_unfinished(library))
+
+    async def _count_unfinished(self, library: Library) -> None:
+        from services.batch_store import BatchStore
+
+        records = await asyncio.to_thread(BatchStore(library.root).all)
+        running = sum(not r.finished for r in records)
+        self.indicator.setText(tr("{0} batch(es) running…").format(running))
+        self.indicator.setToolTip(tr("Batches on Google's batch engine that have not been fetched: show them"))
+        self.indicator.setVisible(running > 0)
