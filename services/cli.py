@@ -14,6 +14,7 @@ import logging
 import sys
 from datetime import datetime
 
+from services import cli_import
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rebuild", help="rebuild the library index from the image files")
     r.add_argument("--library")
     r.add_argument("--json", action="store_true")
+    cli_import.add_parser(sub)
     return parser
 
 
@@ -95,6 +97,7 @@ def run(argv: list[str], services: Services) -> int:
         "models": cmd_models,
         "key": cmd_key,
         "rebuild": cmd_rebuild,
+        "import": cli_import.cmd_import,
     }[args.command]
     try:
         return handler(args, services)
