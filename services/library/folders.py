@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.library.files import IMAGE_SUFFIXES, write_atomically
+from services.metadata import SIDECAR_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,12 @@ class FolderList:
             return moved
 
 
-def walk_images(folder: Path, skip: tuple[Path, ...] = ()) -> Iterator[tuple[str, int, float]]:
+def walk_images(
+    folder: Path, skip: tuple[Path, ...] = (), sidecars: set[str] | None = None
+) -> Iterator[tuple[str, int, float]]:
     """(absolute path, size, mtime) of every image file under the folder, hidden files and folders left out, and
-    the folders in `skip` (the library's own) not entered. Unreadable folders are passed over (logged)."""
+    the folders in `skip` (the library's own) not entered. Unreadable folders are passed over (logged). Paths of
+    Atelier sidecars seen on the way go into `sidecars`, so that readers open only the sidecars that exist."""
     skipped = {str(p) for p in skip}
     stack = [str(folder)]
     while stack:
@@ -120,6 +124,8 @@ def walk_images(folder: Path, skip: tuple[Path, ...] = ()) -> Iterator[tuple[str
                         if entry.is_dir(follow_symlinks=False):
                             if entry.path not in skipped:
                                 stack.append(entry.path)
+                        elif sidecars is not None and entry.name.endswith(SIDECAR_SUFFIX):
+                            sidecars.add(entry.path[: -len(SIDECAR_SUFFIX)])
                         elif os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES and entry.is_file():
                             stat = entry.stat()
                             yield entry.path, stat.st_size, stat.st_mtime

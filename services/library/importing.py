@@ -67,20 +67,22 @@ def new_report() -> dict:
             "cancelled": False}  # fmt: skip
 
 
-def read_found(path: Path, key: str, folder_id: str | None, sidecar_of: Path | None = None) -> Found:
-    """Reads one file (UnreadableFile with a sentence when it is not a whole image)."""
+def read_found(path: Path | str, key: str, folder_id: str | None, sidecar_of: Path | str | None = None) -> Found:
+    """Reads one file (UnreadableFile with a sentence when it is not a whole image). `sidecar_of`: the image path
+    whose Atelier sidecar to read when the file has no record inside (the path itself when not known)."""
     try:
-        stat = path.stat()
-        if stat.st_size > MAX_FILE_BYTES:
-            raise UnreadableFile(f"It is larger than {MAX_FILE_BYTES // 2**20} MB, too large for an image.")
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            stat = os.fstat(f.fileno())
+            if stat.st_size > MAX_FILE_BYTES:
+                raise UnreadableFile(f"It is larger than {MAX_FILE_BYTES // 2**20} MB, too large for an image.")
+            data = f.read()
     except OSError as exc:
         raise UnreadableFile(f"It cannot be read ({exc.strerror or exc}).") from exc
     try:
         mime, width, height = imaging.check_image(data)
     except imaging.ImageFormatError as exc:
         raise UnreadableFile(f"It is not a whole image ({exc}).") from exc
-    info = metadata.read_info(data, path.name, sidecar_of or path)
+    info = metadata.read_info(data, os.path.basename(path), sidecar_of)
     sha = hashlib.sha256(data).hexdigest()
     return Found(key, folder_id, mime, width, height, sha, len(data), stat.st_mtime, info)
 
@@ -118,8 +120,9 @@ def _params(found: Found) -> dict:
     return params
 
 
-def index_found(conn: sqlite3.Connection, found: Found, favourite: bool = False) -> int:
-    """Inserts (or, for a known path, updates) the image's generation and row; its image id."""
+def index_found(conn: sqlite3.Connection, found: Found, favourite: bool = False, known: bool = True) -> int:
+    """Inserts (or, for a known path, updates) the image's generation and row; its image id. known=False: the
+    caller knows the path is not indexed yet (saves a lookup per file)."""
     gid = generation_id_of(found.key)
     created = _created_at(found)
     info = found.info
@@ -132,7 +135,7 @@ def index_found(conn: sqlite3.Connection, found: Found, favourite: bool = False)
         (gid, created, created, info.prompt, model, params, Status.IMPORTED, info.source),
     )
     values = (found.width, found.height, found.mime, found.sha256, found.size, found.mtime)
-    row = conn.execute("SELECT id FROM images WHERE path=?", (found.key,)).fetchone()
+    row = conn.execute("SELECT id FROM images WHERE path=?", (found.key,)).fetchone() if known else None
     if row:
         conn.execute(
             "UPDATE images SET width=?, height=?, mime_type=?, sha256=?, size_bytes=?, mtime=? WHERE id=?",
@@ -205,7 +208,8 @@ def sync_folder(
             {"path": folder.path, "reason": "The folder is not there; its images stay listed until it is back."}
         )
         return
-    on_disk = {p: (size, mtime) for p, size, mtime in walk_images(root, skip=(library.root,))}
+    sidecars: set[str] = set()
+    on_disk = {p: (size, mtime) for p, size, mtime in walk_images(root, (library.root,), sidecars)}
     known = {
         path: (image_id, size, mtime, sha)
         for image_id, path, size, mtime, sha in library.index.rows(
@@ -228,11 +232,11 @@ def sync_folder(
             return old[0]
         else:
             report["added"] += 1
+            return index_found(conn, found, known=False)
         return index_found(conn, found)
 
-    finished = _in_batches(
-        library, [(Path(p), p, folder.id, None) for p in todo], write, report, progress, cancel, on_batch, batch_size
-    )
+    items = [(p, p, folder.id, p if p in sidecars else None) for p in todo]
+    finished = _in_batches(library, items, write, report, progress, cancel, on_batch, batch_size)
     if finished and gone:
         _forget(library, [row[0] for row in gone.values()])
         report["removed"] += len(gone)
@@ -317,7 +321,7 @@ def _copy_in(library, source: Path, report, progress, cancel, on_batch, batch_si
         except OSError as exc:
             report["failed"].append({"path": str(src), "reason": f"It could not be copied ({exc.strerror or exc})."})
             continue
-        copied.append((target, library.files.relative(target), None, None))
+        copied.append((target, library.files.relative(target), None, target))
     _in_batches(library, copied, write, report, progress, cancel, on_batch, batch_size)
 
 
@@ -346,7 +350,7 @@ def rebuild_file(
     conn: sqlite3.Connection, path: Path, key: str, folder_id: str | None, favourites: set[str], report: dict
 ) -> None:
     try:
-        found = read_found(path, key, folder_id)
+        found = read_found(path, key, folder_id, path)
     except UnreadableFile as exc:
         report["skipped"].append({"path": str(path), "reason": str(exc)})
         return
