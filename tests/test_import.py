@@ -50,7 +50,11 @@ def test_add_folder_in_place_reads_every_tool_and_copies_nothing(library, tmp_pa
     assert fox.status == Status.IMPORTED and fox.images[0].path == str(folder / "comfy.png")
     assert os.path.exists(fox.images[0].path)
     assert library.history(HistoryQuery(search="harbour"))[0].source == "a1111"
-    assert len(library.gallery()) == 6
+    assert len(library.gallery()) == 6  # each once, as images: not also as attempts without one
+    unfinished = (
+        "SELECT COUNT(*) FROM generations INDEXED BY generations_unfinished WHERE status NOT IN ('ok', 'imported')"
+    )
+    assert library._conn().execute(unfinished).fetchone()[0] == 0  # the gallery's index of attempts stays small
     again = library.import_paths([folder])  # nothing new: every file skipped by path, size and mtime
     assert (again["added"], again["skipped"]) == (0, 6)
 

@@ -90,6 +90,9 @@ MIGRATIONS: dict[int, list[Step]] = {
         "ALTER TABLE images ADD COLUMN folder_id TEXT",
         "ALTER TABLE images ADD COLUMN mtime REAL",
         "CREATE INDEX images_folder ON images(folder_id) WHERE folder_id IS NOT NULL",
+        # Imported generations are not unfinished jobs: keep step 2's partial index to the few that are.
+        "DROP INDEX generations_unfinished",
+        "CREATE INDEX generations_unfinished ON generations(created_at) WHERE status NOT IN ('ok', 'imported')",
     ],
 }
 
