@@ -119,6 +119,23 @@ def test_the_watch_rescans_while_the_library_is_open(library, tmp_path):
     assert library.history(HistoryQuery(search="late"))
 
 
+def test_deleting_an_added_folders_image_hides_it_and_leaves_the_file(library, tmp_path):
+    folder = tool_folder(tmp_path / "sd")
+    library.import_paths([folder])
+    [fox] = library.history(HistoryQuery(search="fox"))
+    keys = library.trash([fox.images[0].image_id])
+    assert (folder / "comfy.png").exists() and len(library.gallery()) == 5
+    assert library.rescan_folders()["added"] == 0 and len(library.gallery()) == 5
+    library.rebuild()
+    assert len(library.gallery()) == 5  # still deleted after a rebuild
+    [restored] = library.restore(keys)
+    assert restored.path == str(folder / "comfy.png")
+    assert len(library.gallery()) == 6
+    library.trash([restored.image_id])
+    library.purge_trashed()  # the system trash never gets a file of an added folder
+    assert (folder / "comfy.png").exists() and len(library.gallery()) == 5
+
+
 def test_an_unplugged_folder_keeps_its_images_and_a_moved_one_is_relocated(library, tmp_path):
     folder = tool_folder(tmp_path / "sd")
     library.import_paths([folder])

@@ -336,14 +336,19 @@ def _free_name(target: Path) -> Path:
 # --- the rebuild's share ----------------------------------------------------------------------------------------------
 
 
-def rebuild_folders(conn: sqlite3.Connection, library: Library, favourites: set[str], report: dict) -> None:
-    """Indexes every added folder into the rebuild's index (inside its transaction)."""
+def rebuild_folders(
+    conn: sqlite3.Connection, library: Library, favourites: set[str], hidden: set[str], report: dict
+) -> None:
+    """Indexes every added folder into the rebuild's index (inside its transaction); `hidden`: paths deleted from
+    the library (an added folder's deleted image stays on disk, hidden)."""
     for folder in library.folders.all():
         if not Path(folder.path).is_dir():
             report["skipped"].append({"path": folder.path, "reason": "The added folder is not there."})
             continue
         for path, _, _ in walk_images(Path(folder.path), skip=(library.root,)):
             rebuild_file(conn, Path(path), path, folder.id, favourites, report)
+            if path in hidden:
+                conn.execute("UPDATE images SET trashed=1 WHERE path=?", (path,))
 
 
 def rebuild_file(

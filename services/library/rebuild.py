@@ -76,7 +76,7 @@ def _rebuild(library: Library) -> dict:
                     report["damaged"].append({"path": str(path), "reason": _sentence(found.problems)})
                 index_file(conn, found, rel, created, favourite=rel in lent["favourites"])
                 report["images"] += 1
-            importing.rebuild_folders(conn, library, lent["favourites"], report)
+            importing.rebuild_folders(conn, library, lent["favourites"], set(lent["trashed"]), report)
             _carry_attempts(conn, lent["attempts"])
             conn.execute("COMMIT")
             report["generations"] = conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
