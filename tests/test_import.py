@@ -142,13 +142,15 @@ def test_an_unplugged_folder_keeps_its_images_and_a_moved_one_is_relocated(libra
     folder.rename(tmp_path / "elsewhere")
     report = library.rescan_folders()
     assert report["removed"] == 0 and len(library.gallery()) == 6
-    [entry] = library.added_folders()
+    [entry] = library.folders.all()
     library.relocate_folder(entry.id, tmp_path / "elsewhere")
     assert library.history(HistoryQuery(search="fox"))[0].images[0].path == str(tmp_path / "elsewhere" / "comfy.png")
     assert library.rescan_folders()["removed"] == 0
     assert json.loads((library.meta_dir / "folders.json").read_text())["folders"][0]["path"] == str(
         tmp_path / "elsewhere"
     )
+    library.remove_folder(entry.id)  # forgotten by the library, the files untouched
+    assert library.gallery() == [] and library.folders.all() == [] and (tmp_path / "elsewhere" / "comfy.png").exists()
 
 
 def test_atelier_images_in_an_added_folder_are_read_as_atelier(library, tmp_path):

@@ -379,40 +379,22 @@ class Library:
         read: they wait for the swap. {images, generations, without_metadata, unreadable, skipped: [{path, reason}], damaged: [{path, reason}]}"""
         return rebuilding.rebuild(self)
 
-    # --- other tools' images (importing.py, folders.py) ---------------------------------------------------------------
+    # --- other tools' images (importing.py, folders.py); all blocking: call from a worker -----------------------------
 
-    def import_paths(self, paths: Iterable[Path], *, copy: bool = False, progress=None, cancel=None, on_batch=None,
-                     batch_size: int = 500) -> dict:  # fmt: skip
-        """Adds folders in place (copy=False) or copies folders and files in; blocking, call from a worker.
-        {added, skipped, failed: [{path, reason}], folders, moved, changed, removed, cancelled}."""
+    def import_paths(self, paths: Iterable[Path], *, copy: bool = False, **progress) -> dict:
+        """Adds folders in place or copies them in (copy=True); `progress`: see importing.add_paths. Its report."""
         self.check_writable()
-        return importing.add_paths(
-            self, paths, copy=copy, progress=progress, cancel=cancel, on_batch=on_batch, batch_size=batch_size
-        )
+        return importing.add_paths(self, paths, copy=copy, **progress)
 
     def rescan_folders(self, progress=None, cancel=None, on_batch=None) -> dict:
-        """Brings every added folder's index up to date (path, size, mtime compared; changed files read)."""
-        report = importing.new_report()
-        if self.read_only_reason:
-            return report
-        for folder in self.folders.all():
-            importing.sync_folder(self, folder, report, progress, cancel, on_batch)
-            report["folders"].append(folder.as_json())
-        return report
+        return importing.rescan_all(self, progress, cancel, on_batch)
 
-    def added_folders(self) -> list[AddedFolder]:
-        return self.folders.all()
+    def remove_folder(self, folder_id: str) -> None:  # the files stay where they are
+        importing.remove_folder(self, folder_id)
 
-    def remove_folder(self, folder_id: str) -> None:
-        """Forgets an added folder and its images' rows; the files stay where they are."""
-        ids = [r[0] for r in self.index.rows("SELECT id FROM images WHERE folder_id=?", (folder_id,))]
-        importing._forget(self, ids)
-        self.folders.remove(folder_id)
-
-    def relocate_folder(self, folder_id: str, new_path: Path) -> AddedFolder:
-        """The added folder is now at new_path (another computer, another mount): its images follow."""
+    def relocate_folder(self, folder_id: str, new_path: Path) -> AddedFolder:  # moved (another computer, disk)
         return importing.relocate(self, folder_id, new_path)
 
     def watch_folders(self, interval: float = 60.0, on_change=None) -> FolderWatch:
-        """Starts the rescan now and every `interval` seconds in a worker thread; stop() the returned watch."""
+        """rescan_folders now and every `interval` seconds in a worker thread, until stop()."""
         return FolderWatch(self.rescan_folders, interval, on_change).start()

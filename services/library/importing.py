@@ -270,6 +270,21 @@ def _in_batches(library, items, write, report, progress, cancel, on_batch, batch
     return True
 
 
+def rescan_all(library: Library, progress=None, cancel=None, on_batch=None) -> dict:
+    report = new_report()
+    if library.read_only_reason:
+        return report
+    for folder in library.folders.all():
+        sync_folder(library, folder, report, progress, cancel, on_batch)
+        report["folders"].append(folder.as_json())
+    return report
+
+
+def remove_folder(library: Library, folder_id: str) -> None:
+    _forget(library, [r[0] for r in library.index.rows("SELECT id FROM images WHERE folder_id=?", (folder_id,))])
+    library.folders.remove(folder_id)
+
+
 def _forget(library: Library, image_ids: list[int]) -> None:
     for start in range(0, len(image_ids), 500):
         chunk = image_ids[start : start + 500]
