@@ -205,7 +205,6 @@ def test_cli_import_contract(tmp_path):
     entries = json.loads(out)
     assert {e["status"] for e in entries} == {"imported"} and len(entries) == 2
     assert {e["source"] for e in entries} == {"a1111"} and entries[0]["model"]
-    code, out, _ = atelier("history", "--search", "Beige", "--library", lib, "--json")
     code, out, _ = atelier("history", "--library", lib, "--json", "--limit", "50")
     plain = [e for e in json.loads(out) if e["images"] and e["images"][0]["path"].endswith("plain.png")]
     assert plain[0]["source"] == "unknown" and plain[0]["model"] is None
