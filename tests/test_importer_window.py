@@ -63,3 +63,14 @@ def test_dropped_image_prompt_is_read_off_the_gui_thread(tmp_path):
 
 def test_summary_says_what_happened():
     assert summary({"added": 1, "failed": [{"path": "x", "reason": "y"}]}) == "1 image added; 1 could not be read."
+
+
+def test_stop_for_the_window_close_ends_the_worker_before_the_library_closes(qtbot, library, tmp_path):
+    folder = folder_of(tmp_path, 40)
+    panel = ImportPanel(library, batch_size=5)
+    qtbot.addWidget(panel)
+    panel.start([folder])
+    worker = panel.worker
+    assert panel.stop(timeout=20)
+    assert not worker._thread.is_alive()
+    library.close()  # nothing writes after this: the worker has ended

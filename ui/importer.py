@@ -113,6 +113,15 @@ class ImportPanel(QWidget):
             self.cancel_button.setEnabled(False)
             self.label.setText("Stopping…")
 
+    def stop(self, timeout: float = 10.0) -> bool:
+        """For the window's close: cancels a running import and waits (up to timeout) for its worker to end, so it
+        never writes to a closed library. What was committed stays; the next rescan finishes an added folder."""
+        worker = self.worker
+        if worker is None:
+            return True
+        worker.cancel()
+        return worker.join(timeout)
+
     def ask_and_import(self, copy: bool = False) -> None:
         """The "Add folder…" (copy=False) or "Import…" (copy=True) action: a folder dialog opened with open()."""
         dialog = QFileDialog(self.window(), "Import a folder of images" if copy else "Add a folder to the library")
