@@ -15,7 +15,7 @@ import logging
 import sys
 from datetime import datetime
 
-from services import cli_batch, cli_spend
+from services import cli_batch, cli_import, cli_spend
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, BudgetError, InputError, LedgerError, LibraryError, NetworkError
@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--library")
     r.add_argument("--json", action="store_true")
     cli_spend.add_commands(sub)
+    cli_import.add_parser(sub)
     return parser
 
 
@@ -103,6 +104,7 @@ def run(argv: list[str], services: Services) -> int:
         "rebuild": cmd_rebuild,
         **cli_spend.HANDLERS,
         "batch": cli_batch.cmd_batch,
+        "import": cli_import.cmd_import,
     }[args.command]
     try:
         return handler(args, services)

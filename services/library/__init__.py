@@ -9,6 +9,8 @@ One facade, `Library`, over modules that each keep one concern:
     recovery    jobs of a dead process: interrupted, their saved files indexed, their temp files removed
     rebuild     a new index from the files, file by file, swapped in atomically
     trash       delete, Undo, and the purge to the system trash
+    folders     folders added in place (folders.json), walking them, the periodic rescan
+    importing   other tools' images: added in place or copied, rescanned, rebuilt
 
 Deleting: an image's file moves at once into `.atelier/trash/` (its path kept below it), which the rebuild never
 scans, so a rebuild cannot bring a deleted image back. Undo is keyed by the image's path relative to the library
@@ -33,10 +35,11 @@ from pathlib import Path
 
 from services import imaging
 from services.errors import LibraryError
-from services.library import problems, queries, recovery, schema
+from services.library import importing, problems, queries, recovery, schema
 from services.library import rebuild as rebuilding
 from services.library import trash as deletion
 from services.library.files import GENERATOR, IMAGE_SUFFIXES, Files, iso, slugify
+from services.library.folders import AddedFolder, FolderList, FolderWatch
 from services.library.index import Index
 from services.library.queries import HISTORY_COLUMNS, fts_query
 from services.library.reading import ImageFile, UnreadableFile
@@ -76,6 +79,7 @@ class Library:
         self.thumbs_dir = self.files.thumbs_dir
         self.db_path = self.meta_dir / "index.sqlite3"
         self.index = Index(self.root, self.db_path)
+        self.folders = FolderList(self.meta_dir)
         imaging.prepare_qt()
 
     @property
@@ -381,3 +385,23 @@ class Library:
         """A new index from the image files, swapped in atomically (see rebuild.py). Safe while other threads
         read: they wait for the swap. {images, generations, without_metadata, unreadable, skipped: [{path, reason}], damaged: [{path, reason}]}"""
         return rebuilding.rebuild(self)
+
+    # --- other tools' images (importing.py, folders.py); all blocking: call from a worker -----------------------------
+
+    def import_paths(self, paths: Iterable[Path], *, copy: bool = False, **progress) -> dict:
+        """Adds folders in place or copies them in (copy=True); `progress`: see importing.add_paths. Its report."""
+        self.check_writable()
+        return importing.add_paths(self, paths, copy=copy, **progress)
+
+    def rescan_folders(self, progress=None, cancel=None, on_batch=None) -> dict:
+        return importing.rescan_all(self, progress, cancel, on_batch)
+
+    def remove_folder(self, folder_id: str) -> None:  # the files stay where they are
+        importing.remove_folder(self, folder_id)
+
+    def relocate_folder(self, folder_id: str, new_path: Path) -> AddedFolder:  # moved (another computer, disk)
+        return importing.relocate(self, folder_id, new_path)
+
+    def watch_folders(self, interval: float = 60.0, on_change=None) -> FolderWatch:
+        """rescan_folders now and every `interval` seconds in a worker thread, until stop()."""
+        return FolderWatch(self.rescan_folders, interval, on_change).start()

@@ -22,9 +22,10 @@ IMAGE_COLUMNS = (
     "i.id, i.generation_id, {created}, g.status, i.sha256, i.path, i.width, i.height, i.favourite, g.model, g.reason"
 )
 ATTEMPT_COLUMNS = "NULL, g.id, g.created_at, g.status, NULL, NULL, 0, 0, 0, g.model, g.reason"
-# Word for word the condition of the partial index generations_unfinished (schema step 2), so SQLite uses it.
-UNFINISHED = "g.status <> 'ok'"
-assert Status.OK == "ok"
+# Word for word the condition of the partial index generations_unfinished (schema step 4), so SQLite uses it.
+UNFINISHED = "g.status NOT IN ('ok', 'imported')"
+UNFINISHED_BEFORE_4 = "g.status <> 'ok'"  # step 2's condition, in an index opened for browsing only
+assert (Status.OK, Status.IMPORTED) == ("ok", "imported")
 
 _gallery_row = functools.partial(tuple.__new__, GalleryRow)  # the cheapest way to name 100,000 fetched tuples
 
@@ -121,8 +122,9 @@ def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) ->
     sql = f"SELECT {IMAGE_COLUMNS.format(created=created)} FROM {source} WHERE " + " AND ".join(image_where)
     all_args = list(args)
     if query.include_failed and not query.favourites_only:
+        old = conn.execute("PRAGMA user_version").fetchone()[0] < 4
         failed_where = [
-            UNFINISHED,
+            UNFINISHED_BEFORE_4 if old else UNFINISHED,
             "g.status <> 'running'",
             "NOT EXISTS (SELECT 1 FROM images i WHERE i.generation_id = g.id)",
             *where,

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.library import problems, schema
+from services.library import importing, problems, schema
 from services.library.files import IMAGE_SUFFIXES
 from services.library.index import Index
 from services.library.reading import ImageFile, Story, UnreadableFile, read_image_file
@@ -59,6 +59,9 @@ def _rebuild(library: Library) -> dict:
                 if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith(".") or not path.is_file():
                     continue
                 rel = files.relative(path)
+                if rel.startswith(importing.IMPORTED_PREFIX):  # another tool's image, copied in
+                    importing.rebuild_file(conn, path, rel, None, lent["favourites"], report)
+                    continue
                 try:
                     found = read_image_file(path)
                     created = found.story.created_at if found.story else None
@@ -73,6 +76,7 @@ def _rebuild(library: Library) -> dict:
                     report["damaged"].append({"path": str(path), "reason": _sentence(found.problems)})
                 index_file(conn, found, rel, created, favourite=rel in lent["favourites"])
                 report["images"] += 1
+            importing.rebuild_folders(conn, library, lent["favourites"], set(lent["trashed"]), report)
             _carry_attempts(conn, lent["attempts"])
             conn.execute("COMMIT")
             report["generations"] = conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0]

@@ -55,7 +55,7 @@ def pid_alive(pid: int | None, started: float | None = None, job_created_at: flo
 def mark_interrupted(library: Library) -> None:
     """Jobs whose process died: their finished image files are indexed, their temp files removed."""
     rows = library.index.rows(
-        "SELECT id, pid, pid_started, created_at, params FROM generations g WHERE g.status <> 'ok' AND g.status = ?",
+        "SELECT id, pid, pid_started, created_at, params FROM generations g WHERE g.status NOT IN ('ok', 'imported') AND g.status = ?",
         (Status.RUNNING,),
     )
     for gid, pid, started, created_at, params in rows:

@@ -26,13 +26,20 @@ class HistoryEntry:
     cost_usd: float | None
     images: list[SavedImage] = field(default_factory=list)
 
+    @property
+    def source(self) -> str:
+        """The tool that made it: "atelier" for Atelier's own generations, else as importing.py recorded it."""
+        return str(self.params.get("source") or "atelier") if self.status == Status.IMPORTED else "atelier"
+
     def as_json(self) -> dict:
+        imported = self.status == Status.IMPORTED
         return {
             "generation_id": self.generation_id,
             "created_at": iso(self.created_at),
             "prompt": self.prompt,
-            "model": self.model,
+            "model": self.params.get("model") if imported else self.model,
             "status": str(self.status),
+            "source": self.source,
             "reason": self.reason,
             "text": self.text,
             "images": [i.as_json() for i in self.images],

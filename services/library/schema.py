@@ -3,7 +3,7 @@
 To change the schema, add one entry to MIGRATIONS under the next number: a list whose items are SQL statements or
 functions taking the connection (for a step that moves data). SCHEMA_VERSION follows. Steps run in order, each in
 its own transaction; an index from an older Atelier is copied aside before its first step. Branches own their
-numbers: 3 is the writer's process identity; later features take 4, 5, ...
+numbers: 3 is the writer's process identity; 4 is imported images (source, folder_id, mtime); later features take 5, ...
 """
 
 from __future__ import annotations
@@ -80,6 +80,19 @@ MIGRATIONS: dict[int, list[Step]] = {
     # writer (psutil's create_time, seconds since the epoch).
     3: [
         "ALTER TABLE generations ADD COLUMN pid_started REAL",
+    ],
+    # Images of other tools, indexed in added folders (see folders.py): the tool that made a generation (NULL for
+    # Atelier's own), the added folder an image lives in (NULL inside the library, whose paths stay relative; an
+    # added folder's are absolute, rewritten when the folder moves) and its mtime, so that a rescan compares path,
+    # size and mtime without reading the file.
+    4: [
+        "ALTER TABLE generations ADD COLUMN source TEXT",
+        "ALTER TABLE images ADD COLUMN folder_id TEXT",
+        "ALTER TABLE images ADD COLUMN mtime REAL",
+        "CREATE INDEX images_folder ON images(folder_id) WHERE folder_id IS NOT NULL",
+        # Imported generations are not unfinished jobs: keep step 2's partial index to the few that are.
+        "DROP INDEX generations_unfinished",
+        "CREATE INDEX generations_unfinished ON generations(created_at) WHERE status NOT IN ('ok', 'imported')",
     ],
 }
 

@@ -9,6 +9,7 @@ index row only once the file is really gone; a file the system trash refused sta
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -41,11 +42,13 @@ def trash(library: Library, image_ids: Sequence[int]) -> list[str]:
     moved: list[str] = []
     try:
         for _, rel in rows:
-            files.move_to_trash(rel)
+            if not os.path.isabs(rel):  # an added folder's image (absolute path) stays where it is, hidden
+                files.move_to_trash(rel)
             moved.append(rel)
     except OSError as exc:  # all or nothing: what moved comes back, every row is shown again
         for rel in moved:
-            files.move_back(rel)
+            if not os.path.isabs(rel):
+                files.move_back(rel)
         index.write(f"UPDATE images SET trashed=0 WHERE id IN ({_marks(len(rows))})", [r[0] for r in rows])
         raise problems.disk_problem(library.root, exc) from exc
     return moved
@@ -56,6 +59,11 @@ def restore(library: Library, keys: Iterable[str]) -> list[GalleryRow]:
     index, files = library.index, library.files
     image_ids: list[int] = []
     for rel in keys:
+        in_folder = index.one("SELECT id FROM images WHERE path=? AND folder_id IS NOT NULL", (rel,))
+        if in_folder and os.path.isabs(rel):  # an added folder's image: it was only hidden
+            index.write("UPDATE images SET trashed=0 WHERE id=?", (in_folder[0],))
+            image_ids.append(in_folder[0])
+            continue
         if not files.is_image_key(rel):
             raise LibraryError(f"{rel} is not an image of this library.")
         try:
@@ -91,7 +99,7 @@ def purge(library: Library) -> int:
     index, files = library.index, library.files
     trashed_rows = [r[0] for r in index.rows("SELECT path FROM images WHERE trashed")]
     for rel in trashed_rows:  # a delete cut short, or made before the trash folder existed: finish it
-        if (library.root / rel).exists() and not files.in_trash(rel).exists():
+        if not os.path.isabs(rel) and (library.root / rel).exists() and not files.in_trash(rel).exists():
             try:
                 files.move_to_trash(rel)
             except OSError as exc:

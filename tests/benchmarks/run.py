@@ -42,6 +42,8 @@ TARGETS = {
     "window_stall_ms_max": ("<=", 50),
     "batch_ingest_ratio": (">=", 0.8),
     "batch_ingest_rss_mb": ("<=", 300),
+    "import_ratio": (">=", 0.5),
+    "import_ui_stall_ms_max": ("<=", 50),
 }
 WORDS = [
     "fox",
@@ -632,6 +634,83 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
     return results
 
 
+def measure_import(count: int, workdir: str) -> dict:
+    """Adding a folder of `count` small PNGs with A1111 infotext in place: images per second against the floor of
+    reading each file and its header (imaging.image_header) in the same run, and the longest gap between the ticks
+    of a 5 ms QTimer on the GUI thread while the import runs in a worker."""
+    import threading
+
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from services import imaging
+    from services.library import Library
+    from tests import foreign_files as ff
+    from tests.helpers import PAINTER
+
+    folder = Path(workdir) / f"import-{count}"
+    if len(list(folder.glob("*.png"))) != count:
+        folder.mkdir(parents=True, exist_ok=True)
+        base, rng = PAINTER.png("import", 64, 48), random.Random(7)
+        for i in range(count):
+            prompt = " ".join(rng.choice(WORDS) for _ in range(8))
+            params = {"Steps": "20", "Sampler": "Euler a", "CFG scale": "7", "Seed": str(i), "Size": "64x48",
+                      "Model": "sdxl_base"}  # fmt: skip
+            infotext = ff.a1111_infotext(prompt, "blurry, lowres", params)
+            (folder / f"{i:06d}.png").write_bytes(ff.png_with([ff.text_chunk("parameters", infotext)], base))
+    paths = sorted(folder.glob("*.png"))
+    started = time.perf_counter()
+    for path in paths:
+        imaging.image_header(path.read_bytes())
+    floor_s = time.perf_counter() - started
+    root = Path(tempfile.mkdtemp(prefix="atelier-import-bench-"))
+    library = Library(root / "library").open()
+    app = QApplication.instance() or QApplication([])
+    gaps, clock, done = [], QElapsedTimer(), threading.Event()
+    clock.start()
+
+    def tick():
+        gaps.append(clock.restart())
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()  # the baseline: the same loop for 2 s with nothing else running (the machine's own noise)
+    until = time.perf_counter() + 2
+    while time.perf_counter() < until:
+        QEventLoop().processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.001)
+    timer.stop()
+    idle_gaps, gaps[:] = gaps[1:], []
+    clock.restart()
+    report: dict = {}
+    worker = threading.Thread(target=lambda: (report.update(library.import_paths([folder])), done.set()))
+    timer.start()
+    started = time.perf_counter()
+    worker.start()
+    loop = QEventLoop()
+    while not done.is_set():
+        loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.001)
+    import_s = time.perf_counter() - started
+    timer.stop()
+    worker.join()
+    started = time.perf_counter()
+    library.rescan_folders()  # what every start costs: nothing changed, path/size/mtime compared
+    rescan_s = time.perf_counter() - started
+    library.close()
+    del app
+    return {
+        "import_images": report["added"],
+        "import_floor_per_s": round(count / floor_s),
+        "import_per_s": round(count / import_s),
+        "import_ratio": round(floor_s / import_s, 3),
+        "import_ui_stall_ms_max": max(gaps[1:] or [0]),
+        "import_rescan_unchanged_s": round(rescan_s, 3),
+        "idle_ui_stall_ms_max": max(idle_gaps or [0]),
+    }
+
+
 def in_fresh_process(function: str, call_args: list) -> dict:
     """Each measure gets a process of its own: memory figures are not the sum of what ran before."""
     out = subprocess.run(
@@ -665,10 +744,15 @@ def main() -> int:
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "atelier-bench"))
     parser.add_argument("--batch-ingest", type=int, metavar="N", help="only: ingest an N-image batch results file")
     parser.add_argument("--batch-size", default="512", help="image size for --batch-ingest (512, 1K, 2K)")
+    parser.add_argument("--import-folder", type=int, metavar="N", help="only: add a folder of N A1111 PNGs (20000)")
     args = parser.parse_args()
     if args.batch_ingest:
         figures = in_fresh_process("measure_batch_ingest", [args.batch_ingest, args.batch_size])
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}))
+        return 0
+    if args.import_folder:
+        figures = in_fresh_process("measure_import", [args.import_folder, args.workdir])
+        print(json.dumps(figures) if args.json else ", ".join(f"{k}={v}" for k, v in figures.items()))
         return 0
     images = args.images or (2_000 if args.quick else 100_000)
     workdir = Path(args.workdir)
