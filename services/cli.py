@@ -14,6 +14,7 @@ import logging
 import sys
 from datetime import datetime
 
+from services import cli_organize
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--model")
     h.add_argument("--status", choices=("ok", "blocked", "no_image", "error", "cancelled", "interrupted"))
     h.add_argument("--limit", type=int, default=20)
+    cli_organize.add_history_filters(h)
     h.add_argument("--library")
     h.add_argument("--json", action="store_true")
 
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rebuild", help="rebuild the library index from the image files")
     r.add_argument("--library")
     r.add_argument("--json", action="store_true")
+    cli_organize.add_parsers(sub)
     return parser
 
 
@@ -95,6 +98,7 @@ def run(argv: list[str], services: Services) -> int:
         "models": cmd_models,
         "key": cmd_key,
         "rebuild": cmd_rebuild,
+        **cli_organize.HANDLERS,
     }[args.command]
     try:
         return handler(args, services)
@@ -245,14 +249,19 @@ def _describe_result(result: GenerationResult) -> None:
 def cmd_history(args, services: Services) -> int:
     if args.limit < 1:
         raise InputError("--limit must be at least 1.")
+    filters = cli_organize.history_filters(args)
     library = services.open_library(args.library)
     try:
-        query = HistoryQuery(search=args.search, model=args.model, statuses=(args.status,) if args.status else ())
+        statuses = (args.status,) if args.status else ()
+        query = HistoryQuery(search=args.search, model=args.model, statuses=statuses, **filters)
         entries = library.history(query, limit=args.limit)
+        listed = [e.as_json() for e in entries]
+        if args.json:
+            cli_organize.add_organize_json(library, listed)
     finally:
         library.close()
     if args.json:
-        print(json.dumps([e.as_json() for e in entries], ensure_ascii=False))
+        print(json.dumps(listed, ensure_ascii=False))
         return EXIT_OK
     if not entries:
         print("No generations found." if not args.search else f"Nothing matches “{args.search}”.")

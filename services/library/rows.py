@@ -51,6 +51,10 @@ class HistoryQuery:
     since: float | None = None
     until: float | None = None
     include_failed: bool = True
+    board: str | None = None  # only images on this board
+    tag: str | None = None  # only images with this tag
+    min_rating: int | None = None  # only images with at least this many stars
+    include_rejected: bool = False  # rejected images are hidden unless asked
 
 
 EVERYTHING = HistoryQuery()  # the default query: every attempt, newest first
