@@ -49,6 +49,7 @@ class Pane(QGraphicsView):
     """One image; its wheel zooms and its scrolling pans every pane of the view together."""
 
     zoomed = Signal(float, QPointF)  # factor, the scene point under the mouse
+    resized = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -67,7 +68,11 @@ class Pane(QGraphicsView):
     def zoom(self) -> float:
         return self.transform().m11()
 
-    def wheelEvent(self, event):  # noqa: N802 - Qt's name
+    def resizeEvent(self, event):  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self.resized.emit()
+
+    def wheelEvent(self, event):  # noqa: N802
         steps = event.angleDelta().y() / 120
         if not steps:
             return
@@ -126,6 +131,7 @@ class CompareView(QWidget):
         self.panes: list[Pane] = []
         self.images: list[QImage] = []
         self._syncing = False
+        self._fitted = True
         self.pane_row = QWidget(self)
         self.pane_layout = QHBoxLayout(self.pane_row)
         self.pane_layout.setContentsMargins(0, 0, 0, 0)
@@ -179,9 +185,10 @@ class CompareView(QWidget):
             pane = Pane(self.pane_row)
             pane.set_image(image)
             pane.zoomed.connect(self.zoom_all)
+            pane.resized.connect(self._refit)
             pane.horizontalScrollBar().valueChanged.connect(lambda _v, p=pane: self._pan_from(p))
             pane.verticalScrollBar().valueChanged.connect(lambda _v, p=pane: self._pan_from(p))
-            self.pane_layout.addWidget(pane)
+            self.pane_layout.addWidget(pane, 1)
             self.panes.append(pane)
         self.slider_pane.set_images(images)
         self.slider_mode.setEnabled(len(images) == 2)
@@ -189,8 +196,31 @@ class CompareView(QWidget):
             self.slider_mode.setChecked(False)
         self.details.setHtml(differences_html(records, prompts))
         self._show_mode(self.slider_mode.isChecked())
+        self._fitted = True
+        self.fit_all()
+
+    def fit_all(self) -> None:
+        """Every image whole in its pane, all at one zoom (the smallest fit), so the panes stay in step."""
+        scales = []
+        for pane in self.panes:
+            box = pane.item.boundingRect()
+            if box.width() and box.height():
+                area = pane.viewport().rect()
+                scales.append(min((area.width() - 2) / box.width(), (area.height() - 2) / box.height()))
+        if not scales:
+            return
+        scale = max(0.01, min(scales))
+        for pane in self.panes:
+            pane.resetTransform()
+            pane.scale(scale, scale)
+            pane.centerOn(pane.item)
+
+    def _refit(self) -> None:
+        if self._fitted:  # until the artist zooms, the images stay whole as the panes change size
+            self.fit_all()
 
     def zoom_all(self, factor: float, anchor: QPointF) -> None:
+        self._fitted = False
         self._syncing = True
         try:
             for pane in self.panes:
@@ -232,7 +262,7 @@ def differences_html(records: list[dict], prompts: list[str]) -> str:
         for kind, text in word_diff(prompts[0], prompt):
             text = html.escape(text)
             if kind == "removed":
-                pieces.append(f"<span style='color:#b00020;text-decoration:line-through'>{text}</span>")
+                pieces.append(f"<span style='color:#b00020;text-decoration:line-through'>{text}</span>&#8201;")
             elif kind == "added":
                 pieces.append(f"<span style='color:#007a33;font-weight:bold'>{text}</span>")
             else:

@@ -53,6 +53,7 @@ class DuplicatesView(QWidget):
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels([tr("Image"), tr("Bits apart"), tr("Path")])
         self.tree.setIconSize(QSize(ICON_EDGE, ICON_EDGE))
+        self.tree.setColumnWidth(0, ICON_EDGE + 48)
         self.keep = QPushButton(tr("Keep this one, move the others to the trash"), self)
         self.keep.clicked.connect(self.keep_selected)
         self.summary = QLabel(self)
@@ -92,8 +93,10 @@ class DuplicatesView(QWidget):
         for number, group in enumerate(groups, 1):
             head = QTreeWidgetItem([tr("Group {n}: {count} images").format(n=number, count=len(group))])
             self.tree.addTopLevelItem(head)
+            head.setFirstColumnSpanned(True)
             for member in group:
-                item = QTreeWidgetItem(["", str(member["distance"]), member["path"]])
+                item = QTreeWidgetItem(["", str(member["distance"]), _shown_path(self.library.root, member["path"])])
+                item.setToolTip(2, member["path"])
                 image = thumbs.get(member["path"])
                 if image is not None and not image.isNull():
                     item.setIcon(0, QIcon(QPixmap.fromImage(image)))
@@ -124,6 +127,11 @@ class DuplicatesView(QWidget):
             await self.refresh()
 
         return self.tasks.run("keep", send())
+
+
+def _shown_path(root, path: str) -> str:
+    prefix = str(root) + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else path
 
 
 def _children(item: QTreeWidgetItem) -> list[QTreeWidgetItem]:
