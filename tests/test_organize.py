@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.errors import InputError
 from services.imaging import encode
@@ -277,3 +279,54 @@ def test_cli_board_tag_rate_history_and_duplicates(library, tmp_path):
     code, out, _ = cli_json("rebuild", "--library", root)
     code, out, _ = cli_json("history", "--board", "Forest", "--library", root)
     assert {e["prompt"] for e in out} == {"a red fox in the snow", "an owl at night"}
+
+
+def test_perceptual_hashes_are_kept_by_a_rebuild(library):
+    fox, owl, _ = three_images(library)
+    assert library.compute_hashes() == 3
+    library.rebuild()
+    assert library.compute_hashes() == 0
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["board_add", "board_remove", "tag_add", "tag_remove", "rate"]),
+        st.lists(st.integers(0, 2), min_size=1, max_size=3),
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from([0, 1, 3, 5, "reject"]),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(OPERATIONS)
+def test_the_index_mirrors_the_journal_and_a_replay_gives_the_same(library, operations):
+    if not hasattr(library, "_three"):
+        library._three = [s.sha256 for s in three_images(library)]
+    shas = library._three
+    for table in ("ratings", "tags", "board_images", "boards"):
+        library.index.write(f"DELETE FROM {table}")
+    organizing.journal_path(library.meta_dir).unlink(missing_ok=True)
+    library.index.write("DELETE FROM organize_state")
+    model = {s: {"rating": 0, "tags": set(), "boards": set()} for s in shas}
+    for op, which, word, rating in operations:
+        chosen = [shas[n] for n in which]
+        if op == "rate":
+            library.rate(chosen, rating)
+        elif op.startswith("board"):
+            library.board_add(word, chosen, remove=op == "board_remove")
+        else:
+            library.tag(chosen, [word], remove=op == "tag_remove")
+        for sha in chosen:
+            if op == "rate":
+                model[sha]["rating"] = "rejected" if rating == "reject" else rating
+            else:
+                field = model[sha]["boards" if op.startswith("board") else "tags"]
+                (field.discard if op.endswith("remove") else field.add)(word)
+    expected = {
+        s: {"rating": m["rating"], "tags": sorted(m["tags"]), "boards": sorted(m["boards"])} for s, m in model.items()
+    }
+    assert library.organize_info(shas) == expected
+    library.index.write("UPDATE organize_state SET value = 1e18 WHERE key = 'offset'")  # forces a full replay
+    assert library.organize_info(shas) == expected
