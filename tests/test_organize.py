@@ -234,6 +234,7 @@ def test_near_duplicates_across_resize_and_reencode_but_not_a_different_picture(
     assert other.sha256 not in {m["sha256"] for m in library.duplicates(threshold=16)[0]}
 
 
+@pytest.mark.slow
 def test_cli_board_tag_rate_history_and_duplicates(library, tmp_path):
     fox, owl, sea = three_images(library)
     library.close()

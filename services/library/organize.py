@@ -193,13 +193,13 @@ def image_conditions(query, alias: str = "i") -> tuple[list[str], list]:
     tag = getattr(query, "tag", None)
     min_rating = getattr(query, "min_rating", None)
     if board:
-        where.append(f"EXISTS (SELECT 1 FROM board_images b WHERE b.board = ? AND b.sha256 = {alias}.sha256)")
+        where.append(f"{alias}.sha256 IN (SELECT b.sha256 FROM board_images b WHERE b.board = ?)")
         args.append(board)
     if tag:
-        where.append(f"EXISTS (SELECT 1 FROM tags t WHERE t.tag = ? AND t.sha256 = {alias}.sha256)")
+        where.append(f"{alias}.sha256 IN (SELECT t.sha256 FROM tags t WHERE t.tag = ?)")
         args.append(" ".join(tag.split()).lower())
     if min_rating:
-        where.append(f"EXISTS (SELECT 1 FROM ratings r WHERE r.sha256 = {alias}.sha256 AND r.rating >= ?)")
+        where.append(f"{alias}.sha256 IN (SELECT r.sha256 FROM ratings r WHERE r.rating >= ?)")
         args.append(int(min_rating))
     elif not getattr(query, "include_rejected", False):
         where.append(f"NOT EXISTS (SELECT 1 FROM ratings r WHERE r.sha256 = {alias}.sha256 AND r.rating < 0)")

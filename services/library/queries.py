@@ -121,6 +121,8 @@ def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) ->
         image_where.append("i.favourite")
     if query.favourites_only:  # few rows: straight from the partial index of favourites
         source, created = "images i JOIN generations g ON g.id = i.generation_id", "i.created_at"
+    elif organize.narrows(query):  # a board's, a tag's or a rating's images: from their sha256s (300 ms to 2 ms)
+        source, created = "images i JOIN generations g ON g.id = i.generation_id", "g.created_at"
     else:
         # Walking generations newest first lets a LIMIT stop early, even under a search matching a quarter of
         # 100,000 prompts (150 ms to 18 ms for the first 1,500 rows). An image's created_at is its generation's.
