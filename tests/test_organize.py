@@ -95,6 +95,8 @@ def test_boards_tags_ratings_filter_and_rejected_is_hidden(library):
     assert Path(sea.path).exists()
     prompts = [e.prompt for e in library.history()]
     assert "a calm sea" not in prompts and "an owl at night" in prompts
+    by_stars = [r.sha256 for r in library.gallery(HistoryQuery(by_rating=True, include_rejected=True))]
+    assert by_stars == [fox.sha256, owl.sha256, sea.sha256]
     assert library.organize_info([fox.sha256])[fox.sha256] == {
         "rating": 5,
         "tags": ["animal", "winter"],

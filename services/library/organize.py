@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 JOURNAL_NAME = "organize.jsonl"
 REJECTED = -1  # the stored rating of a rejected image; 1..5 are stars, no row is "unrated"
 MAX_NAME = 200
+# The gallery's order by stars (rejected last, shown only when asked), as the first ORDER BY terms.
+RATING_ORDER = "COALESCE((SELECT r.rating FROM ratings r WHERE r.sha256 = i.sha256), 0) DESC, "
 
 
 def journal_path(meta_dir: Path) -> Path:

@@ -132,7 +132,7 @@ def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) ->
         )
     sql = f"SELECT {IMAGE_COLUMNS.format(created=created)} FROM {source} WHERE " + " AND ".join(image_where)
     all_args = [*args, *shown_args]
-    if query.include_failed and not query.favourites_only and not organize.narrows(query):
+    if query.include_failed and not query.favourites_only and not organize.narrows(query) and not query.by_rating:
         failed_where = [
             UNFINISHED,
             "g.status <> 'running'",
@@ -145,7 +145,7 @@ def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) ->
             + " AND ".join(failed_where)
         )
         all_args += args
-    sql += " ORDER BY 3 DESC, 1 DESC"
+    sql += f" ORDER BY {organize.RATING_ORDER}3 DESC, 1 DESC" if query.by_rating else " ORDER BY 3 DESC, 1 DESC"
     if limit is not None:
         sql += " LIMIT ?"
         all_args.append(limit)

@@ -55,6 +55,7 @@ class HistoryQuery:
     tag: str | None = None  # only images with this tag
     min_rating: int | None = None  # only images with at least this many stars
     include_rejected: bool = False  # rejected images are hidden unless asked
+    by_rating: bool = False  # the gallery: most stars first (then newest), attempts without an image left out
 
 
 EVERYTHING = HistoryQuery()  # the default query: every attempt, newest first
