@@ -187,10 +187,19 @@ def _apply_line(conn: sqlite3.Connection, raw: bytes) -> int:
 # --- reading --------------------------------------------------------------------------------------------------
 
 
-def image_conditions(query, alias: str = "i") -> tuple[list[str], list]:
+SINCE_SCHEMA = 5  # an older index (a library opened for browsing only, not migrated) has none of these tables
+
+
+def mirrored(conn: sqlite3.Connection) -> bool:
+    return conn.execute("PRAGMA user_version").fetchone()[0] >= SINCE_SCHEMA
+
+
+def image_conditions(query, conn: sqlite3.Connection, alias: str = "i") -> tuple[list[str], list]:
     """SQL conditions on an image row for a HistoryQuery's board, tag, min_rating and include_rejected."""
     where: list[str] = []
     args: list = []
+    if not mirrored(conn):  # nothing is on a board, tagged or rated in an index without those tables
+        return (["0"] if narrows(query) else []), []
     board = getattr(query, "board", None)
     tag = getattr(query, "tag", None)
     min_rating = getattr(query, "min_rating", None)
@@ -216,7 +225,7 @@ def narrows(query) -> bool:
 def info(conn: sqlite3.Connection, shas: list[str]) -> dict[str, dict]:
     """{sha256: {rating, tags, boards}} for these images (every sha given gets an entry)."""
     result = {s: {"rating": 0, "tags": [], "boards": []} for s in shas}
-    unique = list(result)
+    unique = list(result) if mirrored(conn) else []
     for start in range(0, len(unique), 500):
         chunk = unique[start : start + 500]
         marks = ",".join("?" * len(chunk))
@@ -232,6 +241,8 @@ def info(conn: sqlite3.Connection, shas: list[str]) -> dict[str, dict]:
 
 def boards(conn: sqlite3.Connection) -> list[dict]:
     """Every board with how many images (in the library, not deleted) it holds, by name."""
+    if not mirrored(conn):
+        return []
     rows = conn.execute(
         "SELECT bo.name, (SELECT COUNT(*) FROM board_images b WHERE b.board = bo.name AND EXISTS"
         " (SELECT 1 FROM images i WHERE i.sha256 = b.sha256 AND NOT i.trashed)) FROM boards bo ORDER BY bo.name"
@@ -240,6 +251,8 @@ def boards(conn: sqlite3.Connection) -> list[dict]:
 
 
 def all_tags(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+    if not mirrored(conn):
+        return []
     return [tuple(r) for r in conn.execute("SELECT tag, COUNT(*) FROM tags GROUP BY tag ORDER BY COUNT(*) DESC, tag")]
 
 

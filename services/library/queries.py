@@ -70,7 +70,7 @@ def history(
     where, args = filters(query)
     if query.favourites_only:
         where.append("EXISTS (SELECT 1 FROM images i WHERE i.generation_id=g.id AND i.favourite AND NOT i.trashed)")
-    shown, shown_args = organize.image_conditions(query)
+    shown, shown_args = organize.image_conditions(query, conn)
     if shown:  # a generation shows when one of its images does, or (unless narrowed) when it has none
         some = "EXISTS (SELECT 1 FROM images i WHERE i.generation_id=g.id AND NOT i.trashed AND " + " AND ".join(shown)
         none = "" if organize.narrows(query) else " OR NOT EXISTS (SELECT 1 FROM images i WHERE i.generation_id=g.id)"
@@ -98,7 +98,7 @@ def generation(conn: sqlite3.Connection, root: Path, generation_id: str) -> Hist
 
 
 def attach_images(conn: sqlite3.Connection, root: Path, entries: list[HistoryEntry], query=None) -> None:
-    shown, shown_args = organize.image_conditions(query) if query is not None else ([], [])
+    shown, shown_args = organize.image_conditions(query, conn) if query is not None else ([], [])
     shown_sql = "".join(f" AND {c}" for c in shown)
     by_id = {e.generation_id: e for e in entries}
     ids = list(by_id)
@@ -115,7 +115,8 @@ def attach_images(conn: sqlite3.Connection, root: Path, entries: list[HistoryEnt
 
 def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) -> list[GalleryRow]:
     where, args = filters(query)
-    shown, shown_args = organize.image_conditions(query)
+    shown, shown_args = organize.image_conditions(query, conn)
+    rated = query.by_rating and organize.mirrored(conn)
     image_where = ["NOT i.trashed", *where, *shown]
     if query.favourites_only:
         image_where.append("i.favourite")
@@ -145,7 +146,7 @@ def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) ->
             + " AND ".join(failed_where)
         )
         all_args += args
-    sql += f" ORDER BY {organize.RATING_ORDER}3 DESC, 1 DESC" if query.by_rating else " ORDER BY 3 DESC, 1 DESC"
+    sql += f" ORDER BY {organize.RATING_ORDER}3 DESC, 1 DESC" if rated else " ORDER BY 3 DESC, 1 DESC"
     if limit is not None:
         sql += " LIMIT ?"
         all_args.append(limit)
