@@ -11,7 +11,19 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_memory()
     services = Services.create()
-    commands = {"generate", "history", "models", "key", "rebuild", "board", "tag", "rate", "duplicates"}
+    commands = {
+        "generate",
+        "history",
+        "models",
+        "key",
+        "rebuild",
+        "spend",
+        "budget",
+        "board",
+        "tag",
+        "rate",
+        "duplicates",
+    }
     if argv and argv[0] in commands or any(a in ("-h", "--help") for a in argv[:1]):
         from services import cli
 
