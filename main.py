@@ -11,8 +11,10 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_memory()
     services = Services.create()
-    commands = {"generate", "history", "models", "key", "rebuild", "spend", "budget", "batch", "import"}
-    if argv and argv[0] in commands or any(a in ("-h", "--help") for a in argv[:1]):
+    window_args = [a for a in argv if not a.startswith("-psn_")]  # macOS Finder adds a process serial number
+    if window_args not in ([], ["--self-test"]):
+        # Any other argument is a command, or bad input that the command line refuses (exit 2) with a sentence:
+        # never a window opening by surprise.
         from services import cli
 
         setup_logging(services.paths)

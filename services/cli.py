@@ -1,4 +1,5 @@
-"""The command line: generate, history, models, key, rebuild; spend and budget (services/cli_spend.py).
+"""The command line: generate, history, models, key, rebuild; spend and budget (services/cli_spend.py); board, tag,
+rate, duplicates (services/cli_organize.py).
 Its JSON and exit codes are a contract.
 
 Exit codes: 0 at least one image saved; 2 bad input, nothing sent; 3 blocked or no image; 4 the server refused or
@@ -15,7 +16,7 @@ import logging
 import sys
 from datetime import datetime
 
-from services import cli_batch, cli_import, cli_spend
+from services import cli_batch, cli_import, cli_organize, cli_spend
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, BudgetError, InputError, LedgerError, LibraryError, NetworkError
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--model")
     h.add_argument("--status", choices=("ok", "blocked", "no_image", "error", "cancelled", "interrupted"))
     h.add_argument("--limit", type=int, default=20)
+    cli_organize.add_history_filters(h)
     h.add_argument("--library")
     h.add_argument("--json", action="store_true")
 
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rebuild", help="rebuild the library index from the image files")
     r.add_argument("--library")
     r.add_argument("--json", action="store_true")
+    cli_organize.add_parsers(sub)
     cli_spend.add_commands(sub)
     cli_import.add_parser(sub)
     return parser
@@ -102,6 +105,7 @@ def run(argv: list[str], services: Services) -> int:
         "models": cmd_models,
         "key": cmd_key,
         "rebuild": cmd_rebuild,
+        **cli_organize.HANDLERS,
         **cli_spend.HANDLERS,
         "batch": cli_batch.cmd_batch,
         "import": cli_import.cmd_import,
@@ -291,14 +295,19 @@ def _describe_result(result: GenerationResult) -> None:
 def cmd_history(args, services: Services) -> int:
     if args.limit < 1:
         raise InputError("--limit must be at least 1.")
+    filters = cli_organize.history_filters(args)
     library = services.open_library(args.library)
     try:
-        query = HistoryQuery(search=args.search, model=args.model, statuses=(args.status,) if args.status else ())
+        statuses = (args.status,) if args.status else ()
+        query = HistoryQuery(search=args.search, model=args.model, statuses=statuses, **filters)
         entries = library.history(query, limit=args.limit)
+        listed = [e.as_json() for e in entries]
+        if args.json:
+            cli_organize.add_organize_json(library, listed)
     finally:
         library.close()
     if args.json:
-        print(json.dumps([{**e.as_json(), "batch_id": e.params.get("batch_id")} for e in entries], ensure_ascii=False))
+        print(json.dumps(listed, ensure_ascii=False))
         return EXIT_OK
     if not entries:
         print("No generations found." if not args.search else f"Nothing matches “{args.search}”.")

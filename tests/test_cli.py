@@ -271,3 +271,9 @@ def test_a_budget_refuses_the_job_that_would_cross_it_after_the_one_before_went_
         assert len(server.requests) == sent  # nothing was sent
         code, spend, _ = atelier("spend", "--json", env=env)
         assert code == 0 and json.loads(spend)["attempts"] == 1
+
+
+@pytest.mark.parametrize("args", [["frobnicate"], ["--frobnicate"], ["generate", "x", "--no-such-option"], ["-x"]])
+def test_an_unknown_command_or_option_is_bad_input_never_a_window(args):
+    code, out, err = atelier(*args, env={"QT_QPA_PLATFORM": "offscreen"}, timeout=60)
+    assert code == 2 and err.startswith("atelier: ") and "Traceback" not in err

@@ -11,6 +11,9 @@ One facade, `Library`, over modules that each keep one concern:
     trash       delete, Undo, and the purge to the system trash
     folders     folders added in place (folders.json), walking them, the periodic rescan
     importing   other tools' images: added in place or copied, rescanned, rebuilt
+    organize    boards, tags and ratings: a journal in the library folder keyed by sha256, mirrored by the index
+    similar     perceptual hashes and groups of look-alikes
+(Over 400 lines: this is the facade, one thin method per operation; the logic lives in those modules.)
 
 Deleting: an image's file moves at once into `.atelier/trash/` (its path kept below it), which the rebuild never
 scans, so a rebuild cannot bring a deleted image back. Undo is keyed by the image's path relative to the library
@@ -35,7 +38,7 @@ from pathlib import Path
 
 from services import imaging
 from services.errors import LibraryError
-from services.library import importing, problems, queries, recovery, schema
+from services.library import importing, organize, problems, queries, recovery, schema, similar
 from services.library import rebuild as rebuilding
 from services.library import trash as deletion
 from services.library.files import GENERATOR, IMAGE_SUFFIXES, Files, iso, slugify
@@ -107,6 +110,7 @@ class Library:
             with self.index.session() as conn:
                 schema.migrate(conn, self.db_path)
             recovery.mark_interrupted(self)
+            organize.catch_up(self)  # boards, tags, ratings from the journal (all of it after a rebuild)
         except LibraryError as problem:
             self.index.close()
             if problem.kind not in (ErrorKind.DISK_FULL, ErrorKind.READ_ONLY) or not self.db_path.exists():
@@ -380,6 +384,47 @@ class Library:
     def purge_trashed(self) -> int:
         """Sends deleted images to the system trash and forgets those really gone; how many went."""
         return deletion.purge(self)
+
+    # --- organizing: boards, tags, ratings (organize.py), look-alikes (similar.py) --------------------------------
+
+    def resolve_image(self, image: str) -> str:
+        """An image's sha256 from its path or sha256 (8+ hex digits); InputError if none or several. A worker."""
+        with self.index.session() as conn:
+            return organize.resolve(conn, self.root, image)
+
+    def board_add(self, board: str, shas: Sequence[str], remove: bool = False) -> None:
+        op = "board_remove" if remove else "board_add"
+        organize.record(self, organize.operation(op, list(shas), board=organize.clean_board(board)))
+
+    def tag(self, shas: Sequence[str], tags: Sequence[str], remove: bool = False) -> None:
+        op = "tag_remove" if remove else "tag_add"
+        organize.record(self, organize.operation(op, list(shas), tags=organize.clean_tags(tags)))
+
+    def rate(self, shas: Sequence[str], rating: int | str) -> None:
+        """0 clears, 1..5 stars, 'reject' hides the image (see HistoryQuery.include_rejected) without deleting it."""
+        value = organize.rating_json(organize.parse_rating(rating))
+        organize.record(self, organize.operation("rate", list(shas), rating=value))
+
+    def boards(self) -> list[dict]:  # [{name, count}] by name
+        with self.index.session() as conn:
+            return organize.boards(conn)
+
+    def tags(self) -> list[tuple[str, int]]:  # (tag, images), most used first
+        with self.index.session() as conn:
+            return organize.all_tags(conn)
+
+    def organize_info(self, shas: Sequence[str]) -> dict[str, dict]:
+        """{sha256: {rating: 0..5 | 'rejected', tags, boards}}."""
+        organize.catch_up(self)
+        with self.index.session() as conn:
+            return organize.info(conn, list(shas))
+
+    def compute_hashes(self, limit: int | None = None) -> int:  # perceptual hashes of those without; a worker
+        return similar.compute_hashes(self, limit)
+
+    def duplicates(self, threshold: int = similar.DEFAULT_THRESHOLD) -> list[list[dict]]:
+        """Groups of look-alikes: [[{image_id, path, sha256, distance}]]. Blocking: call from a worker."""
+        return similar.duplicates(self, threshold)
 
     def rebuild(self) -> dict:
         """A new index from the image files, swapped in atomically (see rebuild.py). Safe while other threads

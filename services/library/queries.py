@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from services.library import organize
 from services.library.rows import GalleryRow, HistoryEntry, HistoryQuery
 from services.status import Status
 from services.types import SavedImage
@@ -70,6 +71,12 @@ def history(
     where, args = filters(query)
     if query.favourites_only:
         where.append("EXISTS (SELECT 1 FROM images i WHERE i.generation_id=g.id AND i.favourite AND NOT i.trashed)")
+    shown, shown_args = organize.image_conditions(query, conn)
+    if shown:  # a generation shows when one of its images does, or (unless narrowed) when it has none
+        some = "EXISTS (SELECT 1 FROM images i WHERE i.generation_id=g.id AND NOT i.trashed AND " + " AND ".join(shown)
+        none = "" if organize.narrows(query) else " OR NOT EXISTS (SELECT 1 FROM images i WHERE i.generation_id=g.id)"
+        where.append(f"({some}){none})")
+        args += shown_args
     sql = f"SELECT {HISTORY_COLUMNS} FROM generations g"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -78,7 +85,7 @@ def history(
         sql += " LIMIT ? OFFSET ?"
         args += [limit, offset]
     entries = [entry_from_row(row) for row in conn.execute(sql, args).fetchall()]
-    attach_images(conn, root, entries)
+    attach_images(conn, root, entries, query)
     return entries
 
 
@@ -91,15 +98,17 @@ def generation(conn: sqlite3.Connection, root: Path, generation_id: str) -> Hist
     return entry
 
 
-def attach_images(conn: sqlite3.Connection, root: Path, entries: list[HistoryEntry]) -> None:
+def attach_images(conn: sqlite3.Connection, root: Path, entries: list[HistoryEntry], query=None) -> None:
+    shown, shown_args = organize.image_conditions(query, conn) if query is not None else ([], [])
+    shown_sql = "".join(f" AND {c}" for c in shown)
     by_id = {e.generation_id: e for e in entries}
     ids = list(by_id)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         rows = conn.execute(
-            "SELECT id, generation_id, idx, path, width, height, mime_type, sha256 FROM images"
-            f" WHERE NOT trashed AND generation_id IN ({','.join('?' * len(chunk))}) ORDER BY idx",
-            chunk,
+            "SELECT id, generation_id, idx, path, width, height, mime_type, sha256 FROM images i"
+            f" WHERE NOT trashed AND generation_id IN ({','.join('?' * len(chunk))}){shown_sql} ORDER BY idx",
+            [*chunk, *shown_args],
         ).fetchall()
         for image_id, gid, idx, path, width, height, mime, sha in rows:
             by_id[gid].images.append(SavedImage(image_id, gid, idx, str(root / path), width, height, mime, sha))
@@ -107,11 +116,15 @@ def attach_images(conn: sqlite3.Connection, root: Path, entries: list[HistoryEnt
 
 def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) -> list[GalleryRow]:
     where, args = filters(query)
-    image_where = ["NOT i.trashed", *where]
+    shown, shown_args = organize.image_conditions(query, conn)
+    rated = query.by_rating and organize.mirrored(conn)
+    image_where = ["NOT i.trashed", *where, *shown]
     if query.favourites_only:
         image_where.append("i.favourite")
     if query.favourites_only:  # few rows: straight from the partial index of favourites
         source, created = "images i JOIN generations g ON g.id = i.generation_id", "i.created_at"
+    elif organize.narrows(query):  # a board's, a tag's or a rating's images: from their sha256s (300 ms to 2 ms)
+        source, created = "images i JOIN generations g ON g.id = i.generation_id", "g.created_at"
     else:
         # Walking generations newest first lets a LIMIT stop early, even under a search matching a quarter of
         # 100,000 prompts (150 ms to 18 ms for the first 1,500 rows). An image's created_at is its generation's.
@@ -120,8 +133,8 @@ def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) ->
             "g.created_at",
         )
     sql = f"SELECT {IMAGE_COLUMNS.format(created=created)} FROM {source} WHERE " + " AND ".join(image_where)
-    all_args = list(args)
-    if query.include_failed and not query.favourites_only:
+    all_args = [*args, *shown_args]
+    if query.include_failed and not query.favourites_only and not organize.narrows(query) and not query.by_rating:
         old = conn.execute("PRAGMA user_version").fetchone()[0] < 4
         failed_where = [
             UNFINISHED_BEFORE_4 if old else UNFINISHED,
@@ -135,7 +148,7 @@ def gallery(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) ->
             + " AND ".join(failed_where)
         )
         all_args += args
-    sql += " ORDER BY 3 DESC, 1 DESC"
+    sql += f" ORDER BY {organize.RATING_ORDER}3 DESC, 1 DESC" if rated else " ORDER BY 3 DESC, 1 DESC"
     if limit is not None:
         sql += " LIMIT ?"
         all_args.append(limit)

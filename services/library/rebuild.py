@@ -78,6 +78,7 @@ def _rebuild(library: Library) -> dict:
                 report["images"] += 1
             importing.rebuild_folders(conn, library, lent["favourites"], set(lent["trashed"]), report)
             _carry_attempts(conn, lent["attempts"])
+            conn.executemany("INSERT OR IGNORE INTO image_hashes(sha256, dhash) VALUES (?, ?)", lent["hashes"])
             conn.execute("COMMIT")
             report["generations"] = conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -140,7 +141,7 @@ def index_file(conn: sqlite3.Connection, found: ImageFile, rel: str, created: fl
 
 def _read_old_index(db_path: Path) -> dict:
     """What only the index knows: favourites, deletions waiting for the purge, and attempts without an image."""
-    lent: dict = {"favourites": set(), "trashed": [], "attempts": ([], [])}
+    lent: dict = {"favourites": set(), "trashed": [], "attempts": ([], []), "hashes": []}
     if not db_path.exists():
         return lent
     try:
@@ -154,6 +155,8 @@ def _read_old_index(db_path: Path) -> dict:
                 " WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.generation_id = g.id)"
             ).fetchall()
             lent["attempts"] = (columns, rows)
+            if old.execute("SELECT 1 FROM sqlite_master WHERE name='image_hashes'").fetchone():
+                lent["hashes"] = old.execute("SELECT sha256, dhash FROM image_hashes").fetchall()  # keyed by content
         finally:
             old.close()
     except sqlite3.Error as exc:

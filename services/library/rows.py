@@ -46,6 +46,7 @@ class HistoryEntry:
             "attempts": self.attempts,
             "cost_usd": self.cost_usd,
             "error": self.error,
+            "batch_id": self.params.get("batch_id"),  # the batch a result came from; null outside batches
         }
 
 
@@ -58,6 +59,11 @@ class HistoryQuery:
     since: float | None = None
     until: float | None = None
     include_failed: bool = True
+    board: str | None = None  # only images on this board
+    tag: str | None = None  # only images with this tag
+    min_rating: int | None = None  # only images with at least this many stars
+    include_rejected: bool = False  # rejected images are hidden unless asked
+    by_rating: bool = False  # the gallery: most stars first (then newest), attempts without an image left out
 
 
 EVERYTHING = HistoryQuery()  # the default query: every attempt, newest first

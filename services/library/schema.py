@@ -94,6 +94,20 @@ MIGRATIONS: dict[int, list[Step]] = {
         "DROP INDEX generations_unfinished",
         "CREATE INDEX generations_unfinished ON generations(created_at) WHERE status NOT IN ('ok', 'imported')",
     ],
+    # Boards, tags and ratings, mirrored from the library's journal (.atelier/organize.jsonl, see organize.py) and
+    # keyed by sha256; organize_state.offset is how much of the journal is applied. image_hashes holds each image's
+    # perceptual hash (similar.py), recomputable from its thumbnail.
+    5: [
+        "CREATE TABLE organize_state(key TEXT PRIMARY KEY, value)",
+        "CREATE TABLE ratings(sha256 TEXT PRIMARY KEY, rating INTEGER NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE tags(sha256 TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY(sha256, tag)) WITHOUT ROWID",
+        "CREATE INDEX tags_tag ON tags(tag, sha256)",
+        "CREATE TABLE boards(name TEXT PRIMARY KEY, created_at REAL)",
+        "CREATE TABLE board_images(board TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY(board, sha256)) WITHOUT ROWID",
+        "CREATE INDEX board_images_sha ON board_images(sha256)",
+        "CREATE TABLE image_hashes(sha256 TEXT PRIMARY KEY, dhash INTEGER NOT NULL) WITHOUT ROWID",
+        "CREATE INDEX images_sha256 ON images(sha256)",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -122,7 +136,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
             if version_of(conn) >= step:  # another process migrated meanwhile
                 conn.execute("COMMIT")
                 continue
-            for statement in MIGRATIONS[step]:
+            for statement in MIGRATIONS.get(step, ()):  # a number another branch owns may not be merged yet
                 if callable(statement):
                     statement(conn)
                 else:

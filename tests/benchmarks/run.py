@@ -726,6 +726,55 @@ def in_fresh_process(function: str, call_args: list) -> dict:
     return json.loads(lines[-1])
 
 
+def measure_organize(images: int, hashes: int, threshold: int = 6) -> dict:
+    """Perceptual hashes of `images` real images against decoding their thumbnails alone, and grouping `hashes`
+    synthetic hashes (random, with one near copy per hundred) at `threshold` bits: CPU seconds, this process."""
+    import random
+
+    from PySide6.QtGui import QImageReader
+
+    from services.emulator import Painter
+    from services.imaging import check_image
+    from services.library import Library, similar
+    from services.types import GenerationRequest, ReceivedImage
+
+    painter = Painter()
+    with tempfile.TemporaryDirectory() as folder:
+        library = Library(Path(folder) / "library").open()
+        for n in range(images):
+            request = GenerationRequest(f"picture {n}", "gemini-3.1-flash-image")
+            gid = library.begin(request, endpoint="bench", protocol="generateContent")
+            data = painter.png(request.prompt, 768, 512)
+            mime, width, height = check_image(data)
+            library.save_image(gid, 0, ReceivedImage(data, mime, width, height), request=request, endpoint="bench")
+            library.finish(gid, status="ok")
+        thumbs = [library.thumbnail_path(r.sha256) for r in library.gallery()]
+        started = time.process_time()
+        for thumb in thumbs:
+            QImageReader(str(thumb)).read()
+        decode_s = time.process_time() - started
+        started = time.process_time()
+        hashed = library.compute_hashes()
+        hash_s = time.process_time() - started
+        library.close()
+    rng = random.Random(7)
+    values = [rng.getrandbits(64) for _ in range(hashes)]
+    values += [v ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for v in values[: hashes // 100]]
+    started = time.process_time()
+    groups = similar.groups(values, threshold)
+    group_s = time.process_time() - started
+    return {
+        "organize_images": hashed,
+        "thumbnail_decode_cpu_s": round(decode_s, 3),
+        "phash_cpu_s": round(hash_s, 3),
+        "phash_ms_per_image": round(1000 * hash_s / max(1, hashed), 2),
+        "group_hashes": len(values),
+        "group_threshold": threshold,
+        "groups_found": len(groups),
+        "group_cpu_s": round(group_s, 3),
+    }
+
+
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--measure":
         from services.app import tune_memory
@@ -753,6 +802,16 @@ def main() -> int:
     if args.import_folder:
         figures = in_fresh_process("measure_import", [args.import_folder, args.workdir])
         print(json.dumps(figures) if args.json else ", ".join(f"{k}={v}" for k, v in figures.items()))
+    parser.add_argument(
+        "--organize",
+        type=int,
+        metavar="N",
+        help="only the organize figures: perceptual hashes of N images, groups among 100,000 hashes",
+    )
+    parser.add_argument("--hashes", type=int, default=100_000, help="synthetic hashes to group (with --organize)")
+    args = parser.parse_args()
+    if args.organize:
+        print(json.dumps(in_fresh_process("measure_organize", [args.organize, min(args.hashes, 100_000)])))
         return 0
     images = args.images or (2_000 if args.quick else 100_000)
     workdir = Path(args.workdir)
