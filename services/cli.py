@@ -14,6 +14,7 @@ import logging
 import sys
 from datetime import datetime
 
+from services import cli_refine
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--endpoint", default="google", help="google, chainhub or custom (default: google)")
     k.add_argument("--allow-file", action="store_true", help="without a system keychain, keep it in a private file")
 
+    cli_refine.add_parsers(sub, endpoint_options)
+
     r = sub.add_parser("rebuild", help="rebuild the library index from the image files")
     r.add_argument("--library")
     r.add_argument("--json", action="store_true")
@@ -95,13 +98,15 @@ def run(argv: list[str], services: Services) -> int:
         "models": cmd_models,
         "key": cmd_key,
         "rebuild": cmd_rebuild,
+        "refine": cli_refine.cmd_refine,
+        "thread": cli_refine.cmd_thread,
     }[args.command]
     try:
         return handler(args, services)
     except InputError as exc:
         return _fail_input(str(exc), getattr(args, "json", False))
     except LibraryError as exc:
-        _fail(str(exc), getattr(args, "json", False) and args.command == "generate", "LIBRARY")
+        _fail(str(exc), getattr(args, "json", False) and args.command in ("generate", "refine"), "LIBRARY")
         return EXIT_DISK
     except KeyboardInterrupt:
         _err("Interrupted.")

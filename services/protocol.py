@@ -78,7 +78,8 @@ def generate_content_body(request: GenerationRequest, model: ModelInfo, size_spe
         config["imageConfig"] = image_config
     if request.seed is not None and model.takes_seed:
         config["seed"] = request.seed
-    return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
+    contents = [*request.conversation, {"role": "user", "parts": parts}]  # a refine: the earlier turns first
+    return {"contents": contents, "generationConfig": config}
 
 
 # --- responses ----------------------------------------------------------------------------------------------
@@ -197,6 +198,9 @@ def parse_generate_content(body: dict) -> ParsedResponse:
         else:
             result.no_image_reason = "The server answered without any result."
         return result
+    first = candidates[0] if isinstance(candidates[0], dict) else {}
+    if isinstance(get(first, "content"), dict):
+        result.model_turn = get(first, "content")
     texts: list[str] = []
     finish_notes: list[tuple[str, str]] = []
     for c_index, candidate in enumerate(candidates):
