@@ -81,6 +81,7 @@ def cmd_refine(args, services) -> int:
         result = asyncio.run(
             service.generate(request, endpoint=endpoint, key=services.key_for(endpoint), timeout=timeout)
         )
+        conversation.explain(result)
     finally:
         library.close()
     if args.json:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from services import metadata
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import InputError, LibraryError
-from services.types import GenerationRequest, ReceivedImage, ReferenceImage, SavedImage
+from services.types import GenerationRequest, GenerationResult, ReceivedImage, ReferenceImage, SavedImage
 
 if TYPE_CHECKING:
     from services.library import Library
@@ -218,6 +218,7 @@ def prepare(
         except LibraryError:
             note = "The original bytes of this image's conversation are gone; a new conversation starts with it."
     if note is not None:
+        lineage["new_conversation"] = True
         data = Path(image.path).read_bytes()
         references = (ReferenceImage(image.path, image.mime_type, data), *references)
     request = GenerationRequest(
@@ -248,6 +249,21 @@ def _why_new(stored, endpoint_label: str, model_id: str) -> str | None:
     if stored.get("model") != model_id:
         return f"This image's conversation was held with another model ({stored.get('model')})." + start
     return None
+
+
+SIGNATURE_REFUSAL = ("thought_signature", "thought signature", "thoughtsignature")
+
+
+def explain(result: GenerationResult) -> GenerationResult:
+    """A refusal of the conversation's signatures, said in plain words (the server's own sentence kept after it)."""
+    reason = result.reason or ""
+    if result.status == "error" and any(word in reason.lower() for word in SIGNATURE_REFUSAL):
+        result.reason = (
+            "The server refused to continue this conversation: it checks a signature on each of the model's earlier "
+            "answers, and one was missing or changed. Refine from another turn, or start a new conversation from "
+            "this image. " + reason
+        )
+    return result
 
 
 def conversation_bytes(request: GenerationRequest) -> int:

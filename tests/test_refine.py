@@ -10,10 +10,10 @@ import pytest
 
 from services import conversation, metadata
 from services.emulator import Emulator, Fault, google_error
-from services.errors import InputError
+from services.errors import InputError, LibraryError
 from services.library import Library
 from tests.conftest import run
-from tests.helpers import demo_endpoint, image_part, png, service_for
+from tests.helpers import b64, demo_endpoint, image_part, png, service_for
 from tests.test_cli import atelier
 
 MODEL = "gemini-3.1-flash-image"
@@ -142,8 +142,10 @@ def test_a_refused_signature_is_explained_in_plain_words(library, emulator):
     message = "Image part is missing a thought_signature in content position 2, part position 4."
     emulator.script(Fault(status=400, body=google_error(400, "INVALID_ARGUMENT", message)))
     _, result = run(refine(library, emulator, first.generation_id, "make it red"))
+    conversation.explain(result)
     assert result.status == "error" and not result.images
-    assert "thought_signature" in result.reason and "Traceback" not in result.reason
+    assert result.reason.startswith("The server refused to continue this conversation")
+    assert "missing or changed" in result.reason and "thought_signature" in result.reason
 
 
 def test_an_imagen_image_is_refined_as_a_new_conversation_with_a_note(library, emulator):
@@ -262,3 +264,31 @@ def test_strict_emulator_refuses_an_altered_signature_and_derives_the_edit(libra
         service_for(library).generate(replace(prepared.request, conversation=tuple(wire)), endpoint=endpoint, key=None)
     )
     assert result.status == "error" and "thought_signature" in (result.reason or "")
+
+
+def test_stored_turns_round_trip_exactly_in_either_spelling(library):
+    """Proxies answer in snake_case: the turn goes back in the spelling and order it came in."""
+    turn = {
+        "role": "model",
+        "parts": [
+            {"inline_data": {"mime_type": "image/png", "data": b64(png("snake", 40, 30))}, "thought_signature": "s1"},
+            {"text": "done", "thoughtSignature": "s2"},
+        ],
+    }
+    stored = conversation.to_stored([turn], library)
+    assert "data" not in stored[0]["parts"][0]["inline_data"] and len(json.dumps(stored)) < 400
+    wire = conversation.to_wire(stored, library)
+    assert wire == [turn] and json.dumps(wire) == json.dumps([turn])  # key order too
+    sha = stored[0]["parts"][0]["inline_data"]["atelierSha256"]
+    library.files.reference_path(sha, "image/png").write_bytes(b"changed")
+    with pytest.raises(LibraryError):
+        conversation.to_wire(stored, library)
+
+
+def test_a_conversation_held_on_another_endpoint_starts_anew(library, emulator):
+    emulator.script(scripted(1))
+    first = run(generate(library, emulator, "a bridge"))
+    prepared = conversation.prepare(library, first.generation_id, "in fog", endpoint_label="https://proxy.example")
+    assert "another endpoint" in prepared.note and prepared.request.conversation == ()
+    assert prepared.request.lineage["new_conversation"] is True
+    assert prepared.request.references[0].data == Path(first.images[0].path).read_bytes()
