@@ -11,7 +11,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_memory()
     services = Services.create()
-    commands = {"generate", "history", "models", "key", "rebuild", "refine", "thread"}
+    commands = {"generate", "history", "models", "key", "rebuild", "spend", "budget", "refine", "thread"}
     if argv and argv[0] in commands or any(a in ("-h", "--help") for a in argv[:1]):
         from services import cli
 

@@ -16,10 +16,11 @@ from services.endpoints import Endpoint
 from services.imaging import prepare_qt
 from services.keys import KeyStore
 from services.library import Library
-from services.settings import AppPaths, Settings
+from services.settings import AppPaths, Settings, write_atomically
 
 if TYPE_CHECKING:
     from services.emulator import Emulator  # started (and imported) on first use of the offline demo
+    from services.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Services:
     keys: KeyStore
     catalog: Catalog
     _demo: Emulator | None = field(default=None, repr=False)
+    _ledger: Ledger | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, paths: AppPaths | None = None) -> Services:
@@ -117,16 +119,45 @@ class Services:
             return None
         return self.keys.get(endpoint.name)[0]
 
+    def ledger(self) -> Ledger:
+        """The spending ledger of this user on this computer (in the user data folder, across all libraries)."""
+        if self._ledger is None:
+            from services.ledger import Ledger, ledger_path
+
+            self._ledger = Ledger(ledger_path(self.paths))
+        return self._ledger
+
     def demo_server(self) -> Emulator:
         """The offline endpoint, started on first use, in this process, on loopback."""
         if self._demo is None:
             from services.emulator import Emulator
 
             latency = float(os.environ.get("ATELIER_DEMO_LATENCY", "0.4"))
-            self._demo = Emulator(latency=latency).start()
+            self._demo = Emulator(latency=latency, signing_secret=self._demo_secret()).start()
         return self._demo
 
+    def _demo_secret(self) -> bytes | None:
+        """The demo signs its conversation turns with one secret per user, kept in the user data folder, so a
+        conversation saved today can be refined after a restart (a new secret would refuse its signatures, as
+        Google refuses a forged one). None (a fresh secret per run) where the folder cannot be written."""
+        path = self.paths.data / "demo-signing-secret"
+        try:
+            secret = path.read_bytes()
+            if len(secret) >= 32:
+                return secret
+        except OSError:
+            pass
+        try:
+            secret = os.urandom(32)
+            write_atomically(path, secret, mode=0o600)
+            return secret
+        except OSError:
+            return None
+
     def shutdown(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
         if self._demo is not None:
             self._demo.stop()
             self._demo = None

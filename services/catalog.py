@@ -7,8 +7,9 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 
 GEMINI_ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
-# The model a new user starts on, and the one that replaces a model that takes no reference images.
-DEFAULT_MODEL = "gemini-3.1-flash-image"
+# The model a new user starts on, and the one that replaces a model that takes no reference images: live and not
+# deprecated on Google's endpoint (Google's own default for new projects).
+DEFAULT_MODEL = "gemini-nano-banana-2.1"
 IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 
 
@@ -29,11 +30,19 @@ class ModelInfo:
     price_usd: dict = field(default_factory=dict, compare=False)
     usd_per_million_image_tokens: float | None = None
     prompt_token_limit: int | None = None
-    google_status: str = "unknown"  # live, retired, unknown
+    image_tokens: dict = field(default_factory=dict, compare=False)  # output tokens per image, by size ("": any)
+    thinking_levels: tuple[str, ...] = ()
+    google_status: str = "unknown"  # live, deprecated (still served), retired (shut down), unknown
     retired_on: str | None = None
+    deprecated_on: str | None = None
     replacement: str | None = None
     known: bool = True  # described in resources/models.json
     served: bool | None = None  # what the current endpoint's discovery said; None: not asked
+
+    @property
+    def thinks(self) -> bool:
+        """Sends thought summaries and interim images when asked (thinkingConfig.includeThoughts)."""
+        return bool(self.thinking_levels)
 
     def price_per_image(self, size: str | None) -> float | None:
         if not self.price_usd:
@@ -43,6 +52,16 @@ class ModelInfo:
         if "" in self.price_usd:
             return self.price_usd[""]
         return max(self.price_usd.values())
+
+    def image_tokens_for(self, size: str | None) -> int | None:
+        """Output tokens one image of this size is billed as; None when the catalog does not know."""
+        if not self.image_tokens:
+            return None
+        if size in self.image_tokens:
+            return self.image_tokens[size]
+        if size == "0.5K" and "512" in self.image_tokens:
+            return self.image_tokens["512"]
+        return self.image_tokens.get("") or self.image_tokens.get(self.default_size or "1K")
 
     def estimate_cost(self, count: int, size: str | None) -> float | None:
         price = self.price_per_image(size)
@@ -55,6 +74,10 @@ class ModelInfo:
         return not (endpoint_name == "google" and self.google_status == "retired")
 
     def retirement_note(self) -> str | None:
+        if self.google_status == "deprecated":
+            since = f" since {self.deprecated_on}" if self.deprecated_on else ""
+            note = f"{self.id} is deprecated on Google's endpoint{since}: it still works but will be shut down"
+            return note + (f"; consider {self.replacement}." if self.replacement else ".")
         if self.google_status != "retired":
             return None
         note = f"{self.id} was shut down on Google's endpoint"
@@ -82,8 +105,11 @@ def _from_dict(d: dict) -> ModelInfo:
         price_usd=dict(d.get("price_usd", {})),
         usd_per_million_image_tokens=d.get("usd_per_million_image_tokens"),
         prompt_token_limit=d.get("prompt_token_limit"),
+        image_tokens=dict(d.get("image_tokens", {})),
+        thinking_levels=tuple(d.get("thinking_levels", ())),
         google_status=d.get("google_status", "unknown"),
         retired_on=d.get("retired_on"),
+        deprecated_on=d.get("deprecated_on"),
         replacement=d.get("replacement"),
     )
 
@@ -121,23 +147,41 @@ def guess_protocol(model_id: str) -> str:
 
 
 class Catalog:
-    def __init__(self, models: list[ModelInfo]):
+    def __init__(self, models: list[ModelInfo], retired_ids: dict[str, ModelInfo] | None = None):
         self._models = {m.id: m for m in models}
+        # Ids shut down everywhere (the 3.x -preview ids): known, so a saved setting or an old image gets a useful
+        # note, but never offered in a list.
+        self._retired_ids = dict(retired_ids or {})
 
     @classmethod
     def load(cls) -> Catalog:
         text = resources.files("resources").joinpath("models.json").read_text(encoding="utf-8")
-        return cls([_from_dict(d) for d in json.loads(text)["models"]])
+        data = json.loads(text)
+        models = [_from_dict(d) for d in data["models"]]
+        by_id = {m.id: m for m in models}
+        retired = {}
+        for entry in data.get("retired_ids", []):
+            like = by_id[entry["like"]]
+            retired[entry["id"]] = replace(
+                like,
+                id=entry["id"],
+                display_name=f"{like.display_name} preview",
+                google_status="retired",
+                retired_on=entry.get("retired_on"),
+                deprecated_on=None,
+                replacement=entry.get("replacement"),
+            )
+        return cls(models, retired)
 
     def models(self) -> list[ModelInfo]:
         return list(self._models.values())
 
     def get(self, model_id: str) -> ModelInfo | None:
-        return self._models.get(model_id)
+        return self._models.get(model_id) or self._retired_ids.get(model_id)
 
     def resolve(self, model_id: str, protocol: str | None = None) -> ModelInfo:
         """The catalog entry, or a permissive description of an unknown id (protocol given or guessed)."""
-        model = self._models.get(model_id)
+        model = self.get(model_id)
         if model is not None:
             return model if protocol in (None, model.protocol) else replace(model, protocol=protocol)
         return unknown_model(model_id, protocol or guess_protocol(model_id))
@@ -159,10 +203,13 @@ class Catalog:
         for model_id, entry in served.items():
             if model_id in self._models:
                 continue
+            if model_id in self._retired_ids:
+                merged.append(replace(self._retired_ids[model_id], served=True))
+                continue
             methods = entry.get("supportedGenerationMethods") or entry.get("supported_generation_methods") or []
             protocol = protocol_from_methods(list(methods))
             looks_like_images = "image" in model_id or model_id.startswith("imagen")
             if protocol == "predict" or (protocol and looks_like_images):
                 display = entry.get("displayName") or entry.get("display_name")
                 merged.append(replace(unknown_model(model_id, protocol, display), served=True))
-        return Catalog(merged)
+        return Catalog(merged, self._retired_ids)

@@ -1,4 +1,5 @@
-"""The command line: generate, history, models, key, rebuild. Its JSON and exit codes are a contract.
+"""The command line: generate, history, models, key, rebuild; spend and budget (services/cli_spend.py).
+Its JSON and exit codes are a contract.
 
 Exit codes: 0 at least one image saved; 2 bad input, nothing sent; 3 blocked or no image; 4 the server refused or
 retries ran out; 5 network failure or timeout; 6 the image could not be saved (disk); 130 interrupted; 1 a bug
@@ -14,13 +15,14 @@ import logging
 import sys
 from datetime import datetime
 
-from services import cli_refine
+from services import cli_refine, cli_spend
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
-from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
-from services.events import GenerationEvent, ImageSaved, Retrying
+from services.errors import ApiError, AtelierError, BudgetError, InputError, LedgerError, LibraryError, NetworkError
+from services.events import Draft, GenerationEvent, ImageSaved, Retrying, Thought
 from services.generation import GenerationService, load_reference, validate
 from services.library import HistoryQuery
+from services.status import ErrorKind
 from services.types import GenerationRequest, GenerationResult
 
 EXIT_OK, EXIT_INPUT, EXIT_NO_IMAGE, EXIT_REFUSED, EXIT_NETWORK, EXIT_DISK, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 6, 130
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rebuild", help="rebuild the library index from the image files")
     r.add_argument("--library")
     r.add_argument("--json", action="store_true")
+    cli_spend.add_commands(sub)
     return parser
 
 
@@ -98,6 +101,7 @@ def run(argv: list[str], services: Services) -> int:
         "models": cmd_models,
         "key": cmd_key,
         "rebuild": cmd_rebuild,
+        **cli_spend.HANDLERS,
         "refine": cli_refine.cmd_refine,
         "thread": cli_refine.cmd_thread,
     }[args.command]
@@ -107,6 +111,14 @@ def run(argv: list[str], services: Services) -> int:
         return _fail_input(str(exc), getattr(args, "json", False))
     except LibraryError as exc:
         _fail(str(exc), getattr(args, "json", False) and args.command in ("generate", "refine"), "LIBRARY")
+        return EXIT_DISK
+    except BudgetError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps(cli_spend.refusal_json(exc, getattr(args, "model", None) or DEFAULT_MODEL)))
+        _err(str(exc))
+        return cli_spend.EXIT_BUDGET
+    except LedgerError as exc:  # the spending ledger cannot be read: budgets cannot be checked, so nothing is sent
+        _fail(str(exc), getattr(args, "json", False) and args.command == "generate", "LEDGER")
         return EXIT_DISK
     except KeyboardInterrupt:
         _err("Interrupted.")
@@ -130,6 +142,7 @@ def _fail_input(message: str, as_json: bool) -> int:
 
 def _fail(message: str, as_json: bool, status: str) -> None:
     """The generate contract's JSON object for a failure before any request, and the sentence on stderr."""
+    kind = ErrorKind.INPUT if status == "INVALID_INPUT" else ErrorKind.LIBRARY
     if as_json:
         print(
             json.dumps(
@@ -140,7 +153,7 @@ def _fail(message: str, as_json: bool, status: str) -> None:
                     "images": [],
                     "text": "",
                     "reason": message,
-                    "error": {"http_status": None, "status": status, "message": message},
+                    "error": {"http_status": None, "status": status, "message": message, "kind": kind},
                     "attempts": 0,
                     "cost_usd": None,
                 }
@@ -183,7 +196,12 @@ def cmd_generate(args, services: Services) -> int:
     model = services.catalog.resolve(request.model, request.protocol)
     validate(request, model)  # refused input says so before a library is opened or "Generating…" is printed
     library = services.open_library(args.library)
-    service = GenerationService(services.catalog, library, max_parallel=int(services.settings.get("max_parallel", 4)))
+    service = GenerationService(
+        services.catalog,
+        library,
+        max_parallel=int(services.settings.get("max_parallel", 4)),
+        ledger=services.ledger(),
+    )
     if not args.json:
         _describe_start(request, model, endpoint.label)
 
@@ -195,6 +213,11 @@ def cmd_generate(args, services: Services) -> int:
             print(f"  saved {image.index + 1}/{request.count}  {image.width}x{image.height}  {image.path}", flush=True)
         elif isinstance(event, Retrying):
             print(f"  retrying in {event.delay:.0f} s: {event.message}", flush=True)
+        elif isinstance(event, Thought):
+            print(f"  thinking ({event.index + 1}/{request.count}): {_one_line(event.text)}", flush=True)
+        elif isinstance(event, Draft):
+            size = f"{event.width}x{event.height}"
+            print(f"  draft ({event.index + 1}/{request.count}): {size} {event.mime_type}, not saved", flush=True)
 
     timeout = args.timeout or float(services.settings.get("timeout_s", 120))
     try:
@@ -212,14 +235,29 @@ def cmd_generate(args, services: Services) -> int:
     return exit_code(result)
 
 
+def _one_line(text: str, limit: int = 160) -> str:
+    """A thought summary as one line: its markdown heading if it has one, else its first words."""
+    line = " ".join(text.replace("**", "").split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+DISK_KINDS = (
+    ErrorKind.DISK_FULL,
+    ErrorKind.READ_ONLY,
+    ErrorKind.LIBRARY,
+    ErrorKind.INDEX_CORRUPT,
+    ErrorKind.INDEX_BUSY,
+)
+
+
 def exit_code(result: GenerationResult) -> int:
     if result.images:
         return EXIT_OK
     if result.status in ("blocked", "no_image"):
         return EXIT_NO_IMAGE
-    if result.error_kind == "network":
+    if result.error_kind in (ErrorKind.NETWORK, ErrorKind.TIMEOUT):
         return EXIT_NETWORK
-    if result.error_kind == "library":
+    if result.error_kind in DISK_KINDS:
         return EXIT_DISK
     return EXIT_REFUSED
 
@@ -234,6 +272,8 @@ def _describe_start(request: GenerationRequest, model: ModelInfo, endpoint_label
 
 def _describe_result(result: GenerationResult) -> None:
     cost = f", cost ${result.cost_usd:.3f}" if result.cost_usd else ""
+    if result.cost_usd is None:  # a model whose price nobody published: never an invented one
+        cost = ", price unknown"
     if result.images:
         print(f"Done: {len(result.images)} image{'s' if len(result.images) > 1 else ''} saved{cost}.")
         if result.reason:
@@ -303,6 +343,8 @@ def cmd_models(args, services: Services) -> int:
             state = "available" if m.available_on(endpoint.name) else "not served here"
             if m.served is None and m.google_status == "retired" and endpoint.name == "google":
                 state = f"retired {m.retired_on}, use {m.replacement}"
+            elif m.google_status == "deprecated" and endpoint.name == "google":
+                state = f"deprecated, consider {m.replacement}" if m.replacement else "deprecated"
             print(f"  {m.id:<32} {m.protocol:<16} {price_text:<16} {state}")
     if problem is not None:
         _err(str(problem))

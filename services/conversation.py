@@ -257,6 +257,8 @@ SIGNATURE_REFUSAL = ("thought_signature", "thought signature", "thoughtsignature
 def explain(result: GenerationResult) -> GenerationResult:
     """A refusal of the conversation's signatures, said in plain words (the server's own sentence kept after it)."""
     reason = result.reason or ""
+    if str(result.error_kind) == "signature":  # the client's classifier said it already
+        return result
     if result.status == "error" and any(word in reason.lower() for word in SIGNATURE_REFUSAL):
         result.reason = (
             "The server refused to continue this conversation: it checks a signature on each of the model's earlier "

@@ -39,6 +39,38 @@ class LibraryError(AtelierError):
         self.kind = kind
 
 
+class BudgetError(AtelierError):
+    """A job would cross a spending cap; refused before anything was sent. The sentence names the cap, what is
+    spent and what is left."""
+
+    http_status = None
+    status = "BUDGET"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str | None,
+        period: str,
+        cap: float,
+        spent: float,
+        estimated: float | None,
+        left: float | None = None,
+    ):
+        super().__init__(message)
+        self.kind = ErrorKind.BUDGET
+        self.endpoint = endpoint  # None: the cap for all endpoints
+        self.period = period  # daily or monthly
+        self.cap = cap
+        self.spent = spent
+        self.left = max(0.0, cap - spent) if left is None else left
+        self.estimated = estimated
+
+
+class LedgerError(AtelierError):
+    """The spending ledger (in the user data folder) cannot be read or written."""
+
+
 @dataclass
 class ApiErrorInfo:
     http_status: int | None
@@ -49,8 +81,8 @@ class ApiErrorInfo:
 class ApiError(AtelierError):
     """The server answered, and the answer was a refusal or garbage.
 
-    `kind` is one of: auth, quota, rate_limit, overloaded, not_found, bad_request, blocked_prompt, precondition,
-    server, bad_response.
+    `kind` is an ErrorKind chosen where the answer was parsed (services/api_errors.py). `resume_at` (epoch seconds)
+    is set on DAILY_QUOTA: the moment the quota resets (midnight Pacific time).
     """
 
     def __init__(
@@ -59,11 +91,12 @@ class ApiError(AtelierError):
         *,
         http_status: int | None = None,
         status: str | None = None,
-        kind: str = "server",
+        kind: ErrorKind = ErrorKind.SERVER,
         retryable: bool = False,
         retry_after: float | None = None,
         reason: str | None = None,
         server_message: str | None = None,
+        resume_at: float | None = None,
     ):
         super().__init__(message)
         self.http_status = http_status
@@ -73,6 +106,7 @@ class ApiError(AtelierError):
         self.retry_after = retry_after
         self.reason = reason
         self.server_message = server_message
+        self.resume_at = resume_at
 
     def info(self) -> ApiErrorInfo:
         return ApiErrorInfo(self.http_status, self.status, self.message)
@@ -81,11 +115,11 @@ class ApiError(AtelierError):
 class NetworkError(AtelierError):
     """No usable answer arrived: no connection, a timeout, or a connection cut mid-answer."""
 
-    def __init__(self, message: str, *, kind: str = "connect"):
+    def __init__(self, message: str, *, kind: ErrorKind = ErrorKind.NETWORK):
         super().__init__(message)
-        self.kind = kind  # connect, timeout, cut
+        self.kind = kind  # NETWORK (no connection, or cut mid-answer) or TIMEOUT
         self.http_status = None
-        self.status = "NETWORK" if kind != "timeout" else "TIMEOUT"
+        self.status = "TIMEOUT" if kind == ErrorKind.TIMEOUT else "NETWORK"
         self.retryable = True
         self.retry_after = None
 
@@ -114,3 +148,27 @@ def redact(text: str, secrets: set[str] | frozenset[str] | tuple = ()) -> str:
     text = re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+", r"\1[redacted]", text)
     text = re.sub(r"(?i)(x-goog-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", r"\1[redacted]", text)
     return text
+
+
+_LIBRARY_KINDS = {
+    "full": ErrorKind.DISK_FULL,
+    "read_only": ErrorKind.READ_ONLY,
+    "corrupt": ErrorKind.INDEX_CORRUPT,
+    "busy": ErrorKind.INDEX_BUSY,
+}
+
+
+def error_kind(error: BaseException) -> ErrorKind:
+    """The kind of a failure, from the error that was parsed where it happened (never from its words)."""
+    if isinstance(error, InputError):
+        return ErrorKind.INPUT
+    if isinstance(error, LibraryError):
+        return _LIBRARY_KINDS.get(error.kind, ErrorKind.LIBRARY)
+    if isinstance(error, NetworkError):
+        return ErrorKind.TIMEOUT if error.kind == "timeout" else ErrorKind.NETWORK
+    if isinstance(error, ApiError):
+        try:
+            return ErrorKind(error.kind)
+        except ValueError:
+            return ErrorKind.SERVER
+    return ErrorKind.BUG

@@ -1,7 +1,8 @@
 """Typed events: what a running generation tells its caller, and what the job queue tells its observers.
 
 A generation reports through one callback taking one of the `GenerationEvent`s; the job queue wraps each in a
-`JobEvent` for its observers (the window's controller turns those into Qt signals). Nobody matches strings.
+`JobEvent` (services.jobs) for its observers (the window's controller turns those into Qt signals).
+Nobody matches strings.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Started:
     generation_id: str
+    created_at: float | None = None  # as the library records it (the gallery orders and groups by it)
 
 
 @dataclass(frozen=True)

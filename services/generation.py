@@ -8,132 +8,42 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from services import conversation, protocol
+from services import conversation, pricing, protocol
 from services.catalog import Catalog, ModelInfo
 from services.client import GeminiClient, RetryPolicy
 from services.endpoints import Endpoint
 from services.errors import ApiError, AtelierError, InputError, LibraryError, NetworkError
-from services.events import Finished, GenerationEvent, ImageSaved, Retrying, Started
-from services.imaging import SUPPORTED_REFERENCE_TYPES, sniff_mime
+from services.events import Draft, Finished, GenerationEvent, ImageSaved, Retrying, Started, Thought
 from services.library import Library
-from services.types import GenerationRequest, GenerationResult, ParsedResponse, ReferenceImage, SavedImage, Usage
+from services.parallel import ParallelLimit
+from services.status import ErrorKind
+from services.types import GenerationRequest, GenerationResult, ParsedResponse, SavedImage, Usage
+from services.validation import load_reference, validate  # noqa: F401 (load_reference: re-exported)
 
 if TYPE_CHECKING:
     import httpx
 
+    from services.http_pool import HttpPool
+    from services.ledger import Ledger
+
 log = logging.getLogger(__name__)
 
-MAX_INLINE_REQUEST_BYTES = 20 * 1024 * 1024  # the API's limit for a whole inline request
-MAX_REFERENCE_BYTES = (MAX_INLINE_REQUEST_BYTES * 3) // 4 - 64 * 1024  # base64 grows data by 4/3
-MAX_PROMPT_CHARS = 50_000
-PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 EventCallback = Callable[[GenerationEvent], None]
+SIZE_WORDS = re.compile(r"image.?size|512", re.I)
+THINKING_WORDS = re.compile(r"thinking|include.?thoughts", re.I)
 
 
-def estimate_tokens(prompt: str) -> int:
-    """A conservative token estimate: ~4 characters or one word per token, whichever is more."""
-    return max(len(prompt.encode("utf-8")) // 4, len(prompt.split()))
-
-
-def load_reference(path: str | Path) -> ReferenceImage:
-    """Reads a reference image file, checking it exists, is not too big, and is a type the API takes."""
-    path = Path(path).expanduser()
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError(f"The reference image {path} does not exist.") from None
-    except OSError as exc:
-        raise InputError(f"The reference image {path} cannot be read: {exc.strerror or exc}.") from None
-    if not path.is_file():
-        raise InputError(f"The reference image {path} is not a file.")
-    if size > MAX_REFERENCE_BYTES:
-        raise InputError(
-            f"The reference image {path.name} is {size / 2**20:.1f} MB; the API takes at most "
-            f"{MAX_REFERENCE_BYTES / 2**20:.0f} MB of reference images in one request."
-        )
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_REFERENCE_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"The reference image {path} cannot be read: {exc.strerror or exc}.") from None
-    mime = sniff_mime(data)
-    if mime not in SUPPORTED_REFERENCE_TYPES:
-        raise InputError(f"The reference image {path.name} is not a PNG, JPEG, WebP, HEIC or HEIF image.")
-    return ReferenceImage(str(path.resolve()), mime, data)
-
-
-def validate(request: GenerationRequest, model: ModelInfo) -> GenerationRequest:
-    """The request as it will be sent, or InputError naming the limit it breaks. Nothing is sent before this."""
-    prompt = request.prompt.strip() if isinstance(request.prompt, str) else ""
-    if not prompt:
-        raise InputError("The prompt is empty: describe the image you want.")
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(
-            f"The prompt contains bytes that are not valid UTF-8 text (at character {exc.start + 1}); "
-            "save it as UTF-8 and try again."
-        ) from None
-    if "\x00" in prompt:
-        raise InputError("The prompt contains a NUL character; remove it and try again.")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InputError(f"The prompt is {len(prompt):,} characters long; the limit is {MAX_PROMPT_CHARS:,}.")
-    if model.prompt_token_limit and estimate_tokens(prompt) > model.prompt_token_limit:
-        raise InputError(
-            f"The prompt is too long for {model.id}: about {estimate_tokens(prompt)} tokens, and the model takes "
-            f"at most {model.prompt_token_limit} (roughly {model.prompt_token_limit * 4:,} characters)."
-        )
-    if not MODEL_ID.match(request.model or ""):
-        raise InputError(f"{request.model!r} is not a model id (letters, digits, '.', '-' and '_' only).")
-    if not isinstance(request.count, int) or not 1 <= request.count <= model.max_count:
-        raise InputError(f"{model.id} makes 1 to {model.max_count} images per job; {request.count!r} was asked.")
-    if request.aspect_ratio and request.aspect_ratio not in model.aspect_ratios:
-        raise InputError(
-            f"{model.id} does not take the aspect ratio {request.aspect_ratio}; it takes "
-            f"{', '.join(model.aspect_ratios)}."
-        )
-    size = request.size
-    if size:
-        size = size.strip().upper() if size.strip().upper().endswith("K") else size.strip()
-        if not model.sizes:
-            raise InputError(f"{model.id} has no size setting; leave the size out.")
-        if size not in model.sizes:
-            raise InputError(f"{model.id} does not make {size} images; it makes {', '.join(model.sizes)}.")
-    refs = request.references
-    if refs:
-        if model.max_reference_images == 0:
-            raise InputError(f"{model.id} does not take reference images.")
-        if len(refs) > model.max_reference_images:
-            raise InputError(
-                f"{model.id} takes at most {model.max_reference_images} reference images; {len(refs)} were given."
-            )
-        total = sum(len(r.data) for r in refs)
-        if total > MAX_REFERENCE_BYTES:
-            raise InputError(
-                f"The reference images add up to {total / 2**20:.1f} MB; one request takes at most "
-                f"{MAX_REFERENCE_BYTES / 2**20:.0f} MB."
-            )
-        for ref in refs:
-            if ref.mime_type not in SUPPORTED_REFERENCE_TYPES:
-                raise InputError(f"The reference image {Path(ref.path).name} is not a type the API takes.")
-    seed = request.seed
-    if seed is not None:
-        if not model.takes_seed:
-            raise InputError(f"{model.id} does not take a seed on this API.")
-        if not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
-            raise InputError(f"The seed must be a whole number from 0 to {2**31 - 1}.")
-    person = request.person_generation
-    if person is not None:
-        if not model.takes_person_generation:
-            person = None  # a setting carried over from an Imagen job; the Gemini models have no such parameter
-        elif person not in PERSON_GENERATION:
-            raise InputError(f"Person generation must be one of {', '.join(PERSON_GENERATION)}.")
-    return replace(request, prompt=prompt, size=size or None, person_generation=person, protocol=model.protocol)
+def error_kind(error: AtelierError) -> ErrorKind:
+    """The ErrorKind of any failure on the generation road."""
+    if isinstance(error, LibraryError):
+        return error.kind
+    if isinstance(error, InputError):
+        return ErrorKind.INPUT
+    kind = getattr(error, "kind", None)
+    return kind if isinstance(kind, ErrorKind) else ErrorKind.BUG
 
 
 @dataclass
@@ -141,6 +51,7 @@ class _Collected:
     parsed: list[ParsedResponse]
     errors: list[AtelierError]
     attempts: int = 0
+    reserved: int = 0  # images promised a place among the `count` asked, saved or being saved
 
 
 class GenerationService:
@@ -151,19 +62,28 @@ class GenerationService:
         catalog: Catalog,
         library: Library,
         *,
-        http: httpx.AsyncClient | None = None,
+        http: httpx.AsyncClient | HttpPool | None = None,
         max_parallel: int = 4,
         retry: RetryPolicy | None = None,
+        stream: bool = True,
+        ledger: Ledger | None = None,
     ):
+        """`stream`: ask Gemini models through `:streamGenerateContent` (thoughts and drafts arrive as events; an
+        endpoint that has no such method falls back to `:generateContent`, remembered per endpoint).
+        `ledger`: where every billed attempt is counted, and whose budgets refuse a job before it is sent."""
         self.catalog = catalog
         self.library = library
         self.http = http
         self.retry = retry
+        self.stream = stream
+        self.ledger = ledger
+        self._on_the_way: dict[str, float] = {}  # estimated cost of jobs sent and not yet counted, by endpoint
         # Concurrency stays below the HTTP pool's size: cancelling a request that waits for a pool slot can leak it.
-        self._slots = asyncio.Semaphore(max_parallel)
+        self._slots = ParallelLimit(max(1, min(8, max_parallel)))
 
     def set_max_parallel(self, value: int) -> None:
-        self._slots = asyncio.Semaphore(max(1, min(8, value)))
+        """Safe while calls run: they finish on their slots; the new limit holds for the calls that start next."""
+        self._slots.set_limit(max(1, min(8, value)))
 
     def model_for(self, request: GenerationRequest) -> ModelInfo:
         return self.catalog.resolve(request.model, request.protocol)
@@ -187,12 +107,36 @@ class GenerationService:
                 "(or `python main.py key set`), or use the offline demo endpoint (--endpoint demo)."
             )
         await asyncio.to_thread(self.library.check_writable)
+        spend_key, estimate = await self._check_budget(request, model, endpoint)
+        try:
+            return await self._generate(request, model, endpoint, key, timeout, emit)
+        finally:
+            if estimate:
+                self._on_the_way[spend_key] -= estimate
+
+    async def _check_budget(self, request: GenerationRequest, model: ModelInfo, endpoint: Endpoint):
+        """Raises BudgetError (nothing sent, nothing recorded) when the job would cross a cap; else reserves its
+        estimate until it is counted, so jobs started side by side cannot cross a cap together."""
+        from services.ledger import FREE_ENDPOINTS, endpoint_key
+
+        spend_key = endpoint_key(endpoint)
+        if self.ledger is None or spend_key in FREE_ENDPOINTS:
+            return spend_key, None
+        estimate = pricing.estimate_job(model.id, request.count, request.size, len(request.references))
+        pending = dict(self._on_the_way)
+        await asyncio.to_thread(self.ledger.check, spend_key, estimate, None, pending)
+        if estimate:
+            self._on_the_way[spend_key] = self._on_the_way.get(spend_key, 0.0) + estimate
+        return spend_key, estimate
+
+    async def _generate(self, request, model: ModelInfo, endpoint: Endpoint, key, timeout, emit) -> GenerationResult:
         created = time.time()
         gid = await asyncio.to_thread(
             self.library.begin, request, endpoint=endpoint.label, protocol=model.protocol, created_at=created
         )
-        emit(Started(gid))
-        client = GeminiClient(endpoint, key, http=self.http, timeout=timeout, retry=self.retry)
+        emit(Started(gid, created))
+        http = self.http.client_for(endpoint) if hasattr(self.http, "client_for") else self.http  # an HttpPool
+        client = GeminiClient(endpoint, key, http=http, timeout=timeout, retry=self.retry)
         saved: list[SavedImage] = []
         collected = _Collected([], [])
         notes: list[str] = []
@@ -202,12 +146,12 @@ class GenerationService:
             result = self._combine(gid, request, model, endpoint, saved, collected, notes)
             result.status = "cancelled" if not saved else "ok"
             result.reason = "Cancelled." if not saved else f"Cancelled after {len(saved)} image(s)."
-            await asyncio.shield(asyncio.to_thread(self._finish, result))
+            await asyncio.shield(asyncio.to_thread(self._finish, result, request, endpoint))
             raise
         finally:
             await client.aclose()
         result = self._combine(gid, request, model, endpoint, saved, collected, notes)
-        await asyncio.to_thread(self._finish, result)
+        await asyncio.to_thread(self._finish, result, request, endpoint)
         emit(Finished(result))
         return result
 
@@ -217,10 +161,18 @@ class GenerationService:
         def on_retry(attempt: int, delay: float, error: Exception) -> None:
             emit(Retrying(attempt, delay, str(error)))
 
-        async def one_call(sample_count: int) -> None:
+        async def one_call(call_index: int, sample_count: int) -> None:
+            def on_thought(text: str) -> None:
+                emit(Thought(call_index, text))
+
+            def on_draft(image) -> None:
+                emit(Draft(call_index, image.data, image.mime_type, image.width, image.height))
+
             async with self._slots:
                 try:
-                    parsed, attempts = await self._call(client, request, model, sample_count, on_retry)
+                    parsed, attempts = await self._call(
+                        client, request, model, sample_count, on_retry, on_thought, on_draft
+                    )
                 except (ApiError, NetworkError) as error:
                     collected.errors.append(error)
                     collected.attempts += error.attempts
@@ -228,9 +180,12 @@ class GenerationService:
             collected.attempts += attempts
             collected.parsed.append(parsed)
             for image in parsed.images:
-                if len(saved) >= request.count:
+                # The place is taken before the first await: parallel calls that each bring extra images must not
+                # all pass this check before any of them has saved (#11 item 5).
+                if collected.reserved >= request.count:
                     notes.append("The server sent more images than asked; the extra ones were not saved.")
                     break
+                collected.reserved += 1
                 index = next(next_index)
                 try:
                     item = await asyncio.to_thread(
@@ -246,6 +201,7 @@ class GenerationService:
                         created_at=created,
                     )
                 except LibraryError as error:
+                    collected.reserved -= 1
                     collected.errors.append(error)
                     return
                 saved.append(item)
@@ -259,7 +215,7 @@ class GenerationService:
                 remaining -= counts[-1]
         else:
             counts = [1] * request.count  # candidateCount must stay 1: N images are N requests
-        tasks = [asyncio.ensure_future(one_call(n)) for n in counts]
+        tasks = [asyncio.ensure_future(one_call(i, n)) for i, n in enumerate(counts)]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -268,33 +224,54 @@ class GenerationService:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
 
-    async def _call(self, client: GeminiClient, request, model: ModelInfo, sample_count: int, on_retry):
+    async def _call(
+        self, client: GeminiClient, request, model: ModelInfo, sample_count, on_retry, on_thought, on_draft
+    ):
+        retired = model.google_status == "retired"
+        about = dict(replacement=model.replacement, retired=retired, on_retry=on_retry)
         if model.protocol == "predict":
             body = protocol.predict_body(request, model, sample_count)
-            return await client.call_model(
-                model.id, "predict", body, protocol.parse_predict, replacement=model.replacement, on_retry=on_retry
-            )
+            return await client.call_model(model.id, "predict", body, protocol.parse_predict, **about)
 
-        async def send(body: dict):
-            return await client.call_model(
+        async def send(size_spelling: str | None = None, thoughts: bool = model.thinks):
+            plain = protocol.generate_content_body(request, model, size_spelling)
+            if not self.stream:
+                return await client.call_model(
+                    model.id, "generateContent", plain, protocol.parse_generate_content, **about
+                )
+            # Thought summaries and drafts are asked only of models the catalog knows to think: an unknown model
+            # might refuse the field.
+            streamed = protocol.generate_content_body(request, model, size_spelling, include_thoughts=thoughts)
+            return await client.stream_content(
                 model.id,
-                "generateContent",
-                body,
+                streamed,
+                plain,
                 protocol.parse_generate_content,
-                replacement=model.replacement,
-                on_retry=on_retry,
+                on_thought=on_thought,
+                on_draft=on_draft,
+                **about,
             )
 
-        try:
-            return await send(protocol.generate_content_body(request, model))
-        except ApiError as error:
-            # The 512 size's spelling is not settled (`"512"` or `"0.5K"`): on a refusal that names the size,
-            # ask once more in the other spelling.
-            names_size = re.search(r"image.?size|512", error.server_message or "", re.I)
-            if request.size == "512" and error.kind == "bad_request" and names_size:
-                parsed, attempts = await send(protocol.generate_content_body(request, model, size_spelling="0.5K"))
-                return parsed, attempts + error.attempts
-            raise
+        spelling = None
+        attempts_before = 0
+        thoughts = model.thinks
+        while True:  # each refusal below is answered at most once
+            try:
+                parsed, attempts = await send(spelling, thoughts)
+                return parsed, attempts + attempts_before
+            except ApiError as error:
+                refused = error.kind == ErrorKind.BAD_REQUEST and (error.server_message or "")
+                # The 512 size's spelling is not settled (`"512"` or `"0.5K"`): on a refusal that names the size,
+                # ask once more in the other spelling.
+                if refused and request.size == "512" and spelling is None and SIZE_WORDS.search(refused):
+                    spelling = "0.5K"
+                # An endpoint that refuses to send thoughts still makes the image: ask without them.
+                elif refused and thoughts and THINKING_WORDS.search(refused):
+                    thoughts = False
+                else:
+                    error.attempts += attempts_before
+                    raise
+                attempts_before += error.attempts
 
     def _combine(self, gid, request, model: ModelInfo, endpoint: Endpoint, saved, collected: _Collected, notes):
         usage = Usage()
@@ -332,16 +309,19 @@ class GenerationService:
             result.status, result.reason = "blocked", blocked[0]
         elif error is not None and not no_image:
             result.status, result.reason = "error", str(error)
-            if isinstance(error, ApiError) and error.kind == "blocked_prompt":
+            if isinstance(error, ApiError) and error.kind == ErrorKind.BLOCKED_PROMPT:
                 result.status = "blocked"
-            result.error = {"http_status": error.http_status, "status": error.status, "message": str(error)}
-            result.error_kind = (
-                "network"
-                if isinstance(error, NetworkError)
-                else "library"
-                if isinstance(error, LibraryError)
-                else "api"
-            )
+            result.error_kind = error_kind(error)
+            result.error = {
+                "http_status": error.http_status,
+                "status": error.status,
+                "message": str(error),
+                "kind": str(result.error_kind),
+            }
+            resume_at = getattr(error, "resume_at", None)
+            if resume_at is not None:
+                result.error["resume_at"] = resume_at
+                result.resume_at = resume_at
         else:
             result.status = "no_image"
             result.reason = no_image[0] if no_image else "The server returned no image."
@@ -350,16 +330,14 @@ class GenerationService:
 
     @staticmethod
     def _cost(model: ModelInfo, endpoint: Endpoint, request, result: GenerationResult, collected) -> float | None:
-        """Gemini: image output tokens at the model's rate, as billed; else the price per image received."""
+        """What the attempt costs, from the server's usage (services/pricing.py); the demo is free."""
         if endpoint.name == "demo":
             return 0.0
-        if result.usage and result.usage.image_tokens and model.usd_per_million_image_tokens:
-            return round(result.usage.image_tokens * model.usd_per_million_image_tokens / 1e6, 6)
-        price = model.price_per_image(request.size)
         images = sum(len(p.images) for p in collected.parsed)
-        return None if price is None else round(price * images, 6)
+        return pricing.cost_from_usage(model.id, result.usage, images=images, size=request.size)[0]
 
-    def _finish(self, result: GenerationResult) -> None:
+    def _finish(self, result: GenerationResult, request: GenerationRequest, endpoint: Endpoint) -> None:
+        self._count_spending(result, request, endpoint)
         try:
             self.library.finish(
                 result.generation_id,
@@ -373,3 +351,17 @@ class GenerationService:
             )
         except Exception as exc:  # the images are saved; an index that cannot record the end is rebuilt later
             log.error("could not record the end of %s: %s", result.generation_id, exc)
+
+    def _count_spending(self, result: GenerationResult, request: GenerationRequest, endpoint: Endpoint) -> None:
+        if self.ledger is None:
+            return
+        from services.ledger import endpoint_key
+        from services.spending import billed_record
+
+        record = billed_record(result, library=self.library.root, endpoint=endpoint_key(endpoint), size=request.size)
+        if record is None:
+            return
+        try:
+            self.ledger.record(record)
+        except Exception as exc:  # the attempt is in the library; its cost can be counted again from there
+            log.error("could not count the cost of %s: %s", result.generation_id, exc)

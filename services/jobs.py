@@ -1,7 +1,21 @@
 """The job queue behind the window: jobs wait for a slot, run, retry, finish; observers hear every change.
 
-Plain asyncio (no Qt): the window adapts the events to its models. Every task is referenced until it ends
-(asyncio keeps only weak references to tasks).
+Plain asyncio (no Qt): the window's controller turns the typed events into Qt signals. Every task is referenced
+until it ends (asyncio keeps only weak references to tasks).
+
+A job has one state machine, in the shared `Status` vocabulary:
+
+    WAITING -> RUNNING <-> RETRYING -> the generation's final status (OK, BLOCKED, NO_IMAGE, ERROR, CANCELLED)
+    WAITING / RUNNING -> PAUSED -> WAITING / RUNNING (its endpoint's quota is used up; see below)
+
+WAITING, PAUSED and RETRYING may also end at once (cancelled, refused; BUDGET when a spending cap refuses it
+before sending). A job cancelled after it saved images ends OK, as its generation is recorded; an unexpected
+exception ends ERROR (ErrorKind.BUG), never a job left running.
+
+Quota pauses (#15): a 429 that waiting a minute cannot cure (ErrorKind.DAILY_QUOTA, QUOTA) pauses the queue for
+that endpoint: the job that hit it ends ERROR with its reason, jobs waiting for that endpoint are PAUSED until
+`resume(endpoint)` (by hand, or by a timer at the daily quota's `resume_at`). A per-minute RATE_LIMIT only delays
+(the client retries it).
 """
 
 from __future__ import annotations
@@ -10,38 +24,68 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from services.endpoints import Endpoint
-from services.errors import InputError
-from services.events import GenerationEvent, ImageSaved, Retrying, Started
+from services.errors import BudgetError, InputError
+from services.events import Draft, GenerationEvent, ImageSaved, Retrying, Started, Thought
 from services.generation import GenerationService, validate
+from services.ledger import endpoint_key
+from services.status import ErrorKind, Status
 from services.types import GenerationRequest, GenerationResult, SavedImage
 
 log = logging.getLogger(__name__)
-FINAL_STATES = ("done", "blocked", "no_image", "failed", "cancelled")
+ENDINGS = frozenset({Status.OK, Status.BLOCKED, Status.NO_IMAGE, Status.ERROR, Status.CANCELLED, Status.BUDGET})
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.WAITING: frozenset({Status.RUNNING, Status.PAUSED}) | ENDINGS,
+    Status.RUNNING: frozenset({Status.RETRYING, Status.PAUSED}) | ENDINGS,
+    Status.RETRYING: frozenset({Status.RUNNING}) | ENDINGS,
+    Status.PAUSED: frozenset({Status.WAITING, Status.RUNNING}) | ENDINGS,
+}
+PAUSING = frozenset({ErrorKind.DAILY_QUOTA, ErrorKind.QUOTA})  # 429s that waiting a minute does not cure
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a job is sent: the endpoint, its key (None for the demo), and how long to wait for an answer."""
+
+    endpoint: Endpoint
+    key: str | None
+    timeout: float = 120.0
 
 
 @dataclass(eq=False)
 class Job:
     id: int
     request: GenerationRequest
-    state: str = "waiting"  # waiting, running, retrying, done, blocked, no_image, failed, cancelled
+    status: Status = Status.WAITING
     created_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     finished_at: float | None = None
     retry_at: float | None = None
     message: str = ""
     generation_id: str | None = None
+    recorded_at: float | None = None  # the generation's created_at in the library (wall clock)
     images: list[SavedImage] = field(default_factory=list)
     result: GenerationResult | None = None
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
+    thought: str = ""  # the latest thought summary while it runs
+    paused_on: str | None = None  # the endpoint (its spending key) whose pause holds this job
+    budget: BudgetError | None = None  # the cap that refused it (Status.BUDGET)
     task: asyncio.Task | None = field(default=None, repr=False)
 
     @property
     def finished(self) -> bool:
-        return self.state in FINAL_STATES
+        return self.status in ENDINGS
+
+    def move(self, status: Status) -> None:
+        """The one way a job changes status; a move the machine does not allow is a bug, refused loudly."""
+        if status not in TRANSITIONS.get(self.status, ()):
+            raise ValueError(f"job {self.id}: no move from {self.status} to {status}")
+        self.status = status
+        if status is not Status.RETRYING:
+            self.retry_at = None
 
     def elapsed(self, now: float | None = None) -> float:
         if self.started_at is None:
@@ -49,53 +93,146 @@ class Job:
         return (self.finished_at or now or time.monotonic()) - self.started_at
 
 
-Listener = Callable[[Job, str, object], None]  # (job, event, payload); events: added, changed, image, finished
+# --- what the queue tells its observers (typed: nobody matches strings) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobAdded:
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobChanged:
+    """The job's status, retry time or message changed."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobImage:
+    job: Job
+    image: SavedImage
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """A thought summary or a draft image the model streamed while the job runs (drafts are not kept on the job)."""
+
+    job: Job
+    event: Thought | Draft
+
+
+@dataclass
+class Pause:
+    """The queue is paused for one endpoint (its spending key) until `resume_at` (epoch seconds), or until the artist
+    resumes it when None."""
+
+    endpoint: str
+    kind: ErrorKind
+    reason: str
+    resume_at: float | None = None
+    resumed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class EndpointPaused:
+    pause: Pause
+    job: Job | None  # the job that hit the quota
+
+
+@dataclass(frozen=True)
+class EndpointResumed:
+    endpoint: str
+
+
+JobEvent = JobAdded | JobChanged | JobImage | JobFinished | JobProgress | EndpointPaused | EndpointResumed
+Listener = Callable[[JobEvent], None]
+
+
+class Slots:
+    """A limit on running jobs that can change while jobs run: a smaller limit lets running jobs finish and starts
+    no new one until they are under it; a larger one starts waiting jobs at once. (Swapping a semaphore would let
+    old and new holders run side by side.)"""
+
+    def __init__(self, limit: int):
+        self.limit = max(1, limit)
+        self.used = 0
+        self._waiters: list[asyncio.Future] = []
+
+    async def acquire(self) -> None:
+        while self.used >= self.limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self.used += 1
+
+    def release(self) -> None:
+        self.used -= 1
+        self._wake()
+
+    def resize(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._wake()
+
+    def _wake(self) -> None:
+        for waiter in self._waiters[: max(0, self.limit - self.used)]:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class JobQueue:
     def __init__(
         self,
         service: GenerationService,
-        connection: Callable[[], tuple[Endpoint, str | None, float]],
+        connection: Callable[[], Awaitable[Connection]],
         max_parallel: int = 4,
     ):
+        """`connection` is awaited when a job gets its slot; it must not touch any window (it may wait for the
+        endpoint and key to be known)."""
         self.service = service
         self._connection = connection
-        self._slots = asyncio.Semaphore(max_parallel)
+        self.slots = Slots(max_parallel)
         self._ids = itertools.count(1)
         self.jobs: list[Job] = []
         self._listeners: list[Listener] = []
+        self._retry_timers: dict[int, asyncio.TimerHandle] = {}
+        self.pauses: dict[str, Pause] = {}
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
     def set_max_parallel(self, value: int) -> None:
-        self._slots = asyncio.Semaphore(max(1, value))
+        self.slots.resize(value)
         self.service.set_max_parallel(value)
 
-    def _emit(self, job: Job, event: str, payload=None) -> None:
+    def _emit(self, event: JobEvent) -> None:
         for listener in list(self._listeners):
             try:
-                listener(job, event, payload)
+                listener(event)
             except Exception:  # a broken observer must not stop the queue
                 log.exception("job listener failed")
 
     def check(self, request: GenerationRequest) -> GenerationRequest:
         """Raises InputError now, in the editor, for what would be refused before sending."""
-        model = self.service.model_for(request)
-        request = validate(request, model)
-        endpoint, key, _ = self._connection()
-        if endpoint.needs_key and not key:
-            raise InputError("No API key for this endpoint: add one in Settings, or switch to the offline demo.")
-        return request
+        return validate(request, self.service.model_for(request))
 
     def submit(self, request: GenerationRequest) -> Job:
         self.check(request)
         job = Job(next(self._ids), request)
         self.jobs.append(job)
         job.task = asyncio.ensure_future(self._run(job))
-        self._emit(job, "added")
+        self._emit(JobAdded(job))
         return job
 
     def retry(self, job: Job) -> Job:
@@ -115,51 +252,148 @@ class JobQueue:
     def running(self) -> list[Job]:
         return [j for j in self.jobs if not j.finished]
 
+    def job_of(self, generation_id: str) -> Job | None:
+        return next((j for j in reversed(self.jobs) if j.generation_id == generation_id), None)
+
     async def wait_all(self) -> None:
         tasks = [j.task for j in self.jobs if j.task is not None and not j.task.done()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _change(self, job: Job, status: Status) -> None:
+        job.move(status)
+        self._emit(JobChanged(job))
+
+    # --- quota pauses ------------------------------------------------------------------------------------------
+
+    def pause(self, endpoint: str, kind: ErrorKind, reason: str, resume_at: float | None, job: Job | None) -> Pause:
+        """Holds the jobs for `endpoint` (waiting ones show PAUSED at once: the queue has one connection at a time)
+        until resume(); a `resume_at` in epoch seconds resumes by itself then (one timer, no polling)."""
+        old = self.pauses.get(endpoint)
+        pause = Pause(endpoint, kind, reason, resume_at, old.resumed if old else asyncio.Event())
+        if old is not None and old.timer is not None:
+            old.timer.cancel()
+        if resume_at is not None:
+            delay = max(0.0, resume_at - time.time())
+            pause.timer = asyncio.get_running_loop().call_later(delay, self.resume, endpoint)
+        self.pauses[endpoint] = pause
+        for waiting in self.jobs:
+            if waiting.status is Status.WAITING:
+                waiting.paused_on = endpoint
+                self._change(waiting, Status.PAUSED)
+        self._emit(EndpointPaused(pause, job))
+        return pause
+
+    def resume(self, endpoint: str) -> None:
+        """Runs the jobs paused for `endpoint` again (a job refused again pauses it again)."""
+        pause = self.pauses.pop(endpoint, None)
+        if pause is None:
+            return
+        if pause.timer is not None:
+            pause.timer.cancel()
+        for job in self.jobs:
+            if job.status is Status.PAUSED and job.paused_on == endpoint:
+                job.paused_on = None
+                self._change(job, Status.WAITING)
+        pause.resumed.set()
+        self._emit(EndpointResumed(endpoint))
+
+    def _retrying(self, job: Job, event: Retrying) -> None:
+        if job.status not in (Status.RUNNING, Status.RETRYING):
+            return
+        job.message = event.message
+        if job.status is Status.RUNNING:
+            job.move(Status.RETRYING)
+        job.retry_at = time.monotonic() + event.delay
+        timer = self._retry_timers.pop(job.id, None)
+        if timer is not None:
+            timer.cancel()
+        # The next attempt starts when the wait is over: the job is RUNNING again from then on.
+        self._retry_timers[job.id] = asyncio.get_running_loop().call_later(event.delay, self._attempt_starts, job)
+        self._emit(JobChanged(job))
+
+    def _attempt_starts(self, job: Job) -> None:
+        self._retry_timers.pop(job.id, None)
+        if job.status is Status.RETRYING:
+            self._change(job, Status.RUNNING)
+
     async def _run(self, job: Job) -> None:
         def on_event(event: GenerationEvent) -> None:
             if isinstance(event, Started):
                 job.generation_id = event.generation_id
+                job.recorded_at = event.created_at
             elif isinstance(event, ImageSaved):
                 job.images.append(event.image)
-                self._emit(job, "image", event.image)
+                self._emit(JobImage(job, event.image))
             elif isinstance(event, Retrying):
-                job.state = "retrying"
-                job.retry_at = time.monotonic() + event.delay
-                job.message = event.message
-                self._emit(job, "changed")
+                self._retrying(job, event)
+            elif isinstance(event, Thought | Draft):
+                if isinstance(event, Thought):
+                    job.thought = event.text
+                self._emit(JobProgress(job, event))
 
+        final, kind, message = Status.ERROR, ErrorKind.BUG, ""
+        pausing: tuple | None = None
         try:
-            async with self._slots:
-                job.state = "running"
-                job.started_at = time.monotonic()
-                self._emit(job, "changed")
-                endpoint, key, timeout = self._connection()
-                result = await self.service.generate(
-                    job.request, endpoint=endpoint, key=key, timeout=timeout, on_event=on_event
-                )
+            while True:
+                await self.slots.acquire()
+                try:
+                    if job.status is Status.WAITING:
+                        self._change(job, Status.RUNNING)
+                    connection = await self._connection()
+                    spend_key = endpoint_key(connection.endpoint)
+                    pause = self.pauses.get(spend_key)
+                    if pause is None:
+                        if job.status is not Status.RUNNING:
+                            job.paused_on = None
+                            self._change(job, Status.RUNNING)
+                        job.started_at = time.monotonic()
+                        result = await self.service.generate(
+                            job.request,
+                            endpoint=connection.endpoint,
+                            key=connection.key,
+                            timeout=connection.timeout,
+                            on_event=on_event,
+                        )
+                        break
+                finally:
+                    self.slots.release()
+                job.paused_on = spend_key
+                if job.status is not Status.PAUSED:
+                    self._change(job, Status.PAUSED)
+                await pause.resumed.wait()
             job.result = result
             job.generation_id = result.generation_id
-            job.error_kind = result.error_kind
-            job.state = {"ok": "done", "blocked": "blocked", "no_image": "no_image"}.get(result.status, "failed")
-            job.message = result.reason or result.text or ""
+            final = Status(result.status)
+            kind = ErrorKind(result.error_kind) if result.error_kind else None
+            message = result.reason or result.text or ""
+            if kind in PAUSING and final is Status.ERROR:
+                resume_at = result.resume_at if kind is ErrorKind.DAILY_QUOTA else None
+                pausing = (spend_key, kind, message, resume_at)
         except asyncio.CancelledError:
-            job.state = "cancelled"
-            job.message = "Cancelled."
+            # The generation is recorded OK when images were saved before the cancel: the job says the same.
+            final, kind = (Status.OK, None) if job.images else (Status.CANCELLED, None)
+            message = f"Cancelled after {len(job.images)} image(s)." if job.images else "Cancelled."
         except InputError as exc:
-            job.state = "failed"
-            job.error_kind = "input"
-            job.message = str(exc)
+            final, kind, message = Status.ERROR, ErrorKind.INPUT, str(exc)
+        except BudgetError as exc:  # refused before sending: nothing was recorded
+            final, kind, message = Status.BUDGET, ErrorKind.BUDGET, str(exc)
+            job.budget = exc
         except Exception as exc:  # one road for errors: a value the UI shows, and the log
             log.exception("job %d failed unexpectedly", job.id)
-            job.state = "failed"
-            job.message = f"Unexpected error: {exc}"
+            final, kind = Status.ERROR, ErrorKind.BUG
+            message = f"Something went wrong ({type(exc).__name__}); the details are in the log file."
         finally:
+            timer = self._retry_timers.pop(job.id, None)
+            if timer is not None:
+                timer.cancel()
             job.finished_at = time.monotonic()
             if job.started_at is None:
                 job.started_at = job.finished_at
-            self._emit(job, "finished")
+            job.error_kind = kind
+            job.message = message
+            job.paused_on = None
+            job.move(final if final in ENDINGS else Status.ERROR)
+            self._emit(JobFinished(job))
+            if pausing is not None:
+                self.pause(*pausing, job)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,16 @@ def _keychain_refused(exc: Exception, doing: str) -> KeychainError:
 class KeyStore:
     def __init__(self, config_dir: Path):
         self.fallback_path = config_dir / "keys.json"
+        # The keychain is asked once per endpoint and remembered until set() or clear() changes it: a keychain read
+        # costs 50 ms or more and may wait on the system (an unlock prompt). A refusal (locked) is not remembered.
+        self._cache: dict[str, tuple[str | None, str | None]] = {}
+        self._keychain_available: bool | None = None
+        self._lock = threading.Lock()
+
+    def forget_cached(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._keychain_available = None
 
     # Keys are stored per endpoint, because a proxy's key is not Google's.
     def _account(self, endpoint_name: str) -> str:
@@ -57,6 +68,11 @@ class KeyStore:
     def keychain_available(self) -> bool:
         """A keychain keyring recommends (priority 1 or more): not its null or fail backends, and not a plain-text
         file such as keyrings.alt's (priority below 1), which would put the key in clear on disk unasked."""
+        if self._keychain_available is None:
+            self._keychain_available = self._probe_keychain()
+        return self._keychain_available
+
+    def _probe_keychain(self) -> bool:
         try:
             import keyring
 
@@ -79,8 +95,28 @@ class KeyStore:
 
         keychain=False skips the system keychain (importing keyring and asking it costs 50 ms or more).
         """
-        key, source, _ = self._find(endpoint_name, keychain=keychain)
+        for var in ENV_VARS:
+            value = os.environ.get(var, "").strip()
+            if value:
+                return value, f"environment:{var}"
+        with self._lock:
+            cached = self._cache.get(endpoint_name)
+        if cached is not None and (keychain or cached[1] != "keychain"):
+            return cached
+        key, source, problem = self._find(endpoint_name, keychain=keychain)
+        if keychain and problem is None:
+            with self._lock:
+                self._cache[endpoint_name] = (key, source)
         return key, source
+
+    def cached(self, endpoint_name: str) -> tuple[str | None, str | None] | None:
+        """(key, source) if the store already knows it without asking the system; else None."""
+        for var in ENV_VARS:
+            value = os.environ.get(var, "").strip()
+            if value:
+                return value, f"environment:{var}"
+        with self._lock:
+            return self._cache.get(endpoint_name)
 
     def _find(self, endpoint_name: str, *, keychain: bool = True) -> tuple[str | None, str | None, str | None]:
         """(key, source, why the keychain could not be read)."""
@@ -111,6 +147,8 @@ class KeyStore:
         key = key.strip()
         if not key:
             raise ValueError("The key is empty.")
+        with self._lock:
+            self._cache.pop(endpoint_name, None)
         if self.keychain_available():
             import keyring
 
@@ -133,6 +171,8 @@ class KeyStore:
 
     def clear(self, endpoint_name: str) -> None:
         """Removes the key from the file and the keychain; KeychainError if the keychain kept it (locked)."""
+        with self._lock:
+            self._cache.pop(endpoint_name, None)
         self._drop_from_file(endpoint_name)
         if self.keychain_available():
             import keyring
@@ -146,7 +186,13 @@ class KeyStore:
                 raise _keychain_refused(exc, "removed") from None
 
     def status(self, endpoint_name: str) -> KeyStatus:
-        _, source, problem = self._find(endpoint_name)
+        known = self.cached(endpoint_name)
+        if known is not None:
+            return KeyStatus(known[1], self.keychain_available(), self.fallback_path)
+        key, source, problem = self._find(endpoint_name)
+        if problem is None:
+            with self._lock:
+                self._cache[endpoint_name] = (key, source)
         return KeyStatus(source, self.keychain_available(), self.fallback_path, problem)
 
     def _drop_from_file(self, endpoint_name: str) -> None:

@@ -11,9 +11,16 @@ import binascii
 import json
 import re
 
+from services.api_errors import (  # noqa: F401 (error_from_response and parse_duration: re-exported)
+    TRANSIENT_STATUSES,
+    error_from_response,
+    not_json_error,
+    parse_duration,
+)
 from services.catalog import ModelInfo
 from services.errors import ApiError
 from services.imaging import ImageFormatError, check_image
+from services.status import ErrorKind
 from services.types import GenerationRequest, ParsedResponse, ReceivedImage, Usage
 
 SAFETY_FINISH_REASONS = {
@@ -64,7 +71,10 @@ def predict_body(request: GenerationRequest, model: ModelInfo, sample_count: int
     return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
 
 
-def generate_content_body(request: GenerationRequest, model: ModelInfo, size_spelling: str | None = None) -> dict:
+def generate_content_body(
+    request: GenerationRequest, model: ModelInfo, size_spelling: str | None = None, *, include_thoughts: bool = False
+) -> dict:
+    """`include_thoughts`: ask for thought summaries and interim images (only worth it when the answer streams)."""
     parts: list[dict] = [{"text": request.prompt}]
     for ref in request.references:
         parts.append({"inlineData": {"mimeType": ref.mime_type, "data": base64.b64encode(ref.data).decode("ascii")}})
@@ -78,6 +88,8 @@ def generate_content_body(request: GenerationRequest, model: ModelInfo, size_spe
         config["imageConfig"] = image_config
     if request.seed is not None and model.takes_seed:
         config["seed"] = request.seed
+    if include_thoughts:
+        config["thinkingConfig"] = {"includeThoughts": True}
     contents = [*request.conversation, {"role": "user", "parts": parts}]  # a refine: the earlier turns first
     return {"contents": contents, "generationConfig": config}
 
@@ -95,45 +107,20 @@ def decode_json(raw: bytes, http_status: int, content_type: str = "") -> dict:
         raise ApiError(
             f"The server answered with JSON that is not an API response (HTTP {http_status}).",
             http_status=http_status,
-            kind="bad_response",
+            kind=ErrorKind.BAD_RESPONSE,
             retryable=False,
         )
     return value
 
 
-def not_json_error(raw: bytes, http_status: int, content_type: str) -> ApiError:
-    text = raw[:4000].decode("utf-8", errors="replace").strip()
-    transient = http_status in TRANSIENT_STATUSES
-    if "<html" in text[:500].lower() or "text/html" in content_type:
-        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
-        heading = re.search(r"<h1[^>]*>(.*?)</h1>", text, re.I | re.S)
-        found = (title or heading).group(1).strip() if (title or heading) else ""
-        found = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", found))[:120]
-        what = f" (“{found}”)" if found else ""
-        message = f"The server answered with a web page instead of an API response{what}, HTTP {http_status}."
-        if http_status < 400:
-            message += " The endpoint URL may point at a website rather than at the API."
-    elif not text:
-        message = f"The server answered HTTP {http_status} with an empty body."
-        if 200 <= http_status < 300:
-            message = "The server's answer was empty or cut off before it was complete."
-            transient = True
-    elif 200 <= http_status < 300 and text[:1] in "{[":
-        message = "The server's answer was cut off before it was complete."
-        transient = True
-    else:
-        snippet = re.sub(r"\s+", " ", text)[:160]
-        message = f"The server answered HTTP {http_status} with text instead of an API response: “{snippet}”."
-    return ApiError(message, http_status=http_status, kind="bad_response", retryable=transient)
-
-
 B64_SLICE = 1 << 20  # characters decoded per call: each call holds the GIL, so the GUI thread waits at most ~2 ms
 
 
-def _b64decode(text: str) -> bytes | None:
+def _b64decode(text: str | bytes | memoryview) -> bytes | None:
     """Standard base64 (checked strictly, in slices), else the URL-safe alphabet or line-wrapped text; None if neither.
 
-    A regular expression over 7 MB took 80 ms with the GIL held: the window stalled while images arrived.
+    A regular expression over 7 MB took 80 ms with the GIL held: the window stalled while images arrived. Streamed
+    images arrive as bytes (a memoryview into the event), decoded slice by slice without a copy of the whole.
     """
     try:
         if len(text) % 4 == 0:
@@ -142,6 +129,8 @@ def _b64decode(text: str) -> bytes | None:
             )
     except (binascii.Error, ValueError):
         pass
+    if not isinstance(text, str):
+        text = bytes(text).decode("ascii", errors="replace")
     compact = "".join(text.split())  # some servers wrap lines
     try:
         if re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", compact):
@@ -156,7 +145,7 @@ def _b64decode(text: str) -> bytes | None:
 def _decode_image(part: dict, dropped: list[str], where: str) -> ReceivedImage | None:
     data_b64 = get(part, "data") if "data" in part else get(part, "bytesBase64Encoded")
     declared = get(part, "mimeType")
-    if not isinstance(data_b64, str) or not data_b64:
+    if not isinstance(data_b64, str | bytes | memoryview) or not len(data_b64):
         dropped.append(f"{where}: no image data")
         return None
     data = _b64decode(data_b64)
@@ -199,7 +188,10 @@ def parse_generate_content(body: dict) -> ParsedResponse:
             result.no_image_reason = "The server answered without any result."
         return result
     first = candidates[0] if isinstance(candidates[0], dict) else {}
-    if isinstance(get(first, "content"), dict):
+    streamed_turn = body.get("_atelierModelTurn")  # a streamed answer: every event's parts (streaming.MODEL_TURN_KEY)
+    if isinstance(streamed_turn, dict):
+        result.model_turn = streamed_turn
+    elif isinstance(get(first, "content"), dict):
         result.model_turn = get(first, "content")
     texts: list[str] = []
     finish_notes: list[tuple[str, str]] = []
@@ -260,127 +252,3 @@ def parse_predict(body: dict) -> ParsedResponse:
                 "The server returned no image (an empty answer usually means every image was filtered)."
             )
     return result
-
-
-# --- errors -------------------------------------------------------------------------------------------------
-
-TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
-HARD_QUOTA = re.compile(
-    r"limit:\s*0\b|free[ _-]?tier|credits? (are|is|have been)? ?depleted|spend(ing)? cap|billing", re.I
-)
-
-
-def parse_duration(value) -> float | None:
-    """`"26s"`, `"38.804097346s"`, `{"seconds": 26}` -> seconds."""
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*s?\s*", value)
-        return float(m.group(1)) if m else None
-    if isinstance(value, dict):
-        return float(value.get("seconds", 0) or 0) + float(value.get("nanos", 0) or 0) / 1e9
-    return None
-
-
-def error_from_response(
-    http_status: int,
-    raw: bytes,
-    content_type: str,
-    retry_after_header: str | None,
-    model_id: str | None = None,
-    replacement: str | None = None,
-) -> ApiError:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    retry_after = parse_duration(retry_after_header) if retry_after_header else None
-    if not isinstance(body, dict) or not isinstance(body.get("error"), dict | str):
-        if body is None:
-            error = not_json_error(raw, http_status, content_type)
-        else:
-            snippet = json.dumps(body)[:160]
-            error = ApiError(
-                f"The server answered HTTP {http_status} with an unexpected body: {snippet}",
-                http_status=http_status,
-                kind="bad_response",
-            )
-        error.retryable = http_status in TRANSIENT_STATUSES
-        error.retry_after = retry_after
-        if http_status in (401, 403):
-            error.kind = "auth"
-            error.message = f"The endpoint refused the API key (HTTP {http_status}). Check the key in Settings."
-        return error
-    envelope = body["error"] if isinstance(body["error"], dict) else {"message": body["error"]}
-    status = envelope.get("status")
-    server_message = str(envelope.get("message") or "").strip()
-    reason = None
-    for detail in envelope.get("details") or []:
-        if not isinstance(detail, dict):
-            continue
-        kind = str(detail.get("@type", ""))
-        if kind.endswith("ErrorInfo"):
-            reason = detail.get("reason") or reason
-        elif kind.endswith("RetryInfo"):
-            retry_after = parse_duration(get(detail, "retryDelay")) or retry_after
-        elif kind.endswith("QuotaFailure"):
-            for violation in detail.get("violations") or []:
-                if isinstance(violation, dict) and str(get(violation, "quotaValue", "")) == "0":
-                    server_message += " limit: 0"
-    code = int(envelope.get("code") or http_status)
-    return classify(code, status, server_message, reason, retry_after, model_id, replacement)
-
-
-def classify(
-    code: int,
-    status: str | None,
-    server_message: str,
-    reason: str | None,
-    retry_after: float | None,
-    model_id: str | None,
-    replacement: str | None,
-) -> ApiError:
-    quoted = f" The server said: “{server_message[:300]}”" if server_message else ""
-    lowered = server_message.lower()
-    kw = dict(http_status=code, status=status, reason=reason, retry_after=retry_after, server_message=server_message)
-    if reason == "API_KEY_INVALID" or "api key not valid" in lowered or "api key expired" in lowered:
-        return ApiError("The API key is not valid for this endpoint. Set a valid key in Settings.", kind="auth", **kw)
-    if code in (401, 403) or status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
-        extra = " Google reported this key as leaked: create a new one." if "leaked" in lowered else ""
-        return ApiError(
-            f"The endpoint refused the API key (HTTP {code}).{extra} Check the key and the endpoint's auth style "
-            f"in Settings.{quoted}",
-            kind="auth",
-            **kw,
-        )
-    if code == 404 or status == "NOT_FOUND":
-        model = f"The model {model_id} is not served by this endpoint" if model_id else "Not found on this endpoint"
-        hint = f"; try {replacement}" if replacement else ""
-        return ApiError(f"{model}{hint}.{quoted}", kind="not_found", **kw)
-    if code == 429 or status == "RESOURCE_EXHAUSTED":
-        if HARD_QUOTA.search(server_message):
-            return ApiError(
-                "The quota for this key is used up, and waiting will not help (no quota on this tier, a spend cap, "
-                f"or no credits left). Check billing for the key.{quoted}",
-                kind="quota",
-                **kw,
-            )
-        when = f" Retry in about {retry_after:.0f} s." if retry_after else ""
-        return ApiError(f"Too many requests for now (rate limit).{when}", kind="rate_limit", retryable=True, **kw)
-    if code == 400 and status == "FAILED_PRECONDITION":
-        return ApiError(
-            f"The request cannot be served for this account (billing or region).{quoted}", kind="precondition", **kw
-        )
-    if code == 400 and re.search(r"sensitive|responsible ai|safety|prohibited", lowered):
-        return ApiError(f"The prompt was refused by the server's safety rules.{quoted}", kind="blocked_prompt", **kw)
-    if code == 400:
-        return ApiError(f"The server refused the request as invalid.{quoted}", kind="bad_request", **kw)
-    if code == 503 or status == "UNAVAILABLE":
-        return ApiError(
-            f"The model is overloaded or unavailable right now.{quoted}", kind="overloaded", retryable=True, **kw
-        )
-    if code in TRANSIENT_STATUSES:
-        return ApiError(
-            f"The server had a temporary problem (HTTP {code}).{quoted}", kind="server", retryable=True, **kw
-        )
-    return ApiError(f"The server refused the request (HTTP {code}).{quoted}", kind="server", **kw)

@@ -96,11 +96,19 @@ DEFAULTS: dict = {
 
 
 class Settings:
-    """Saved settings. Reads are from memory; `save()` rewrites the file atomically."""
+    """Saved settings. Reads are from memory; `save()` rewrites the file atomically.
+
+    Safe to save from a worker thread while the GUI thread changes values: save() copies the values under a lock,
+    and a save that was overtaken by a newer one while it waited does not write its older copy over it.
+    """
 
     def __init__(self, path: Path):
         self.path = path
         self._values = dict(DEFAULTS)
+        self._lock = threading.Lock()  # guards _values and _version
+        self._write_lock = threading.Lock()  # one writer at a time
+        self._version = 0  # bumped by every change
+        self._written = -1  # the version on disk
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(stored, dict):
@@ -113,11 +121,21 @@ class Settings:
         return default if value is None else value
 
     def set(self, name: str, value) -> None:
-        self._values[name] = value
+        with self._lock:
+            self._values[name] = value
+            self._version += 1
 
     def update(self, **values) -> None:
-        self._values.update(values)
+        with self._lock:
+            self._values.update(values)
+            self._version += 1
 
     def save(self) -> None:
-        data = json.dumps(self._values, indent=2, sort_keys=True).encode()
-        write_atomically(self.path, data)
+        with self._lock:
+            version = self._version
+            data = json.dumps(self._values, indent=2, sort_keys=True).encode()
+        with self._write_lock:
+            if version <= self._written:
+                return  # a newer copy is already on disk
+            write_atomically(self.path, data)
+            self._written = version

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from services.status import ErrorKind
+
 
 @dataclass(frozen=True)
 class ReferenceImage:
@@ -66,21 +68,27 @@ class ReceivedImage:
 
 @dataclass
 class Usage:
-    prompt_tokens: int = 0
-    output_tokens: int = 0
-    image_tokens: int = 0
+    prompt_tokens: int = 0  # input: text, reference and earlier-turn images
+    output_tokens: int = 0  # candidatesTokenCount: output text + output image
+    image_tokens: int = 0  # output image tokens
+    text_tokens: int = 0  # output text tokens (0 when the server gave no TEXT detail)
+    thoughts_tokens: int = 0  # thinking, counted apart from the output by the server, billed as output text
 
     def add(self, other: Usage | None) -> None:
         if other:
             self.prompt_tokens += other.prompt_tokens
             self.output_tokens += other.output_tokens
             self.image_tokens += other.image_tokens
+            self.text_tokens += other.text_tokens
+            self.thoughts_tokens += other.thoughts_tokens
 
     def as_dict(self) -> dict:
         return {
             "prompt_tokens": self.prompt_tokens,
             "output_tokens": self.output_tokens,
             "image_tokens": self.image_tokens,
+            "text_tokens": self.text_tokens,
+            "thoughts_tokens": self.thoughts_tokens,
         }
 
 
@@ -131,8 +139,9 @@ class GenerationResult:
     images: list[SavedImage] = field(default_factory=list)
     text: str = ""
     reason: str | None = None
-    error: dict | None = None  # {http_status, status, message}
-    error_kind: str | None = None  # input, api, network, library
+    error: dict | None = None  # {http_status, status, message, kind[, resume_at]}
+    error_kind: ErrorKind | None = None  # chosen where the failure was parsed
+    resume_at: float | None = None  # DAILY_QUOTA: epoch seconds when the quota resets (midnight Pacific)
     attempts: int = 0
     cost_usd: float | None = None
     usage: Usage | None = None

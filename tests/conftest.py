@@ -33,7 +33,24 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ATELIER_RETRY_BASE_DELAY", "0.01")  # the policy's shape is tested in test_client
     for var in ("ATELIER_LIBRARY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         monkeypatch.delenv(var, raising=False)
+    from services.streaming import STREAM_SUPPORT
+
+    STREAM_SUPPORT.forget()  # which endpoints stream is learnt per process; each test starts without it
     return home
+
+
+@pytest.fixture(scope="module")
+def qloop(qapp):
+    """A qasync loop on the running Qt application, for tests of parts that run coroutines (the window's way)."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.events._set_running_loop(None)  # the other test modules use asyncio.run
+    loop._QEventLoop__is_running = False  # qasync marks an already-running loop; close() joins its threads
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from services.catalog import DEFAULT_MODEL
 from services.emulator import Emulator, Fault, google_error
 from tests.helpers import png
 
@@ -50,11 +51,14 @@ def test_generate_demo_json_contract(tmp_path):
         "attempts",
         "cost_usd",
     }
-    assert body["model"] == "gemini-3.1-flash-image" and body["error"] is None and body["attempts"] == 2
+    assert body["model"] == DEFAULT_MODEL and body["error"] is None and body["attempts"] == 2
     for image in body["images"]:
         path = Path(image["path"])
         assert path.is_absolute() and path.is_file() and str(path).startswith(str(lib))
-        assert image["mime_type"] == "image/png" and (image["width"], image["height"]) == (1280, 896)
+        assert image["mime_type"] == "image/png" and (image["width"], image["height"]) == (
+            1200,
+            896,
+        )  # Gemini 3.x 4:3 at 1K
         assert len(image["sha256"]) == 64
 
 
@@ -184,7 +188,7 @@ def test_human_output_has_progress_and_no_traceback(tmp_path):
 def test_models_json_with_discovery():
     code, out, _ = atelier("models", "--endpoint", "demo", "--json")
     models = {m["id"]: m for m in json.loads(out)}
-    assert code == 0 and len(models) == 7
+    assert code == 0 and len(models) == 9
     assert models["imagen-4.0-generate-001"]["protocol"] == "predict"
     assert models["imagen-4.0-generate-001"]["replacement"] == "gemini-3.1-flash-image"
     assert all(m["served"] for m in models.values())
@@ -215,3 +219,54 @@ def test_rebuild_json_lists_the_files_it_skipped(tmp_path):
     assert code == 0 and report["images"] == 1 and report["unreadable"] == 1
     assert [item["path"] for item in report["skipped"]] == [str(broken)]
     assert report["skipped"][0]["reason"].endswith(".")
+
+
+def test_generate_prints_a_line_per_thought_and_draft_but_json_stays_one_object(tmp_path):
+    from tests.sse_server import Reply, SSEServer, event, final_image, thought_image, thought_text
+
+    streamed = [
+        event(thought_text("**Composing the scene**\n\nA fox, low sun.")),
+        event(thought_image(png("draft", 40, 30))),
+        event(final_image(png("final", 64, 48))),
+    ]
+    lib = str(tmp_path / "lib")
+    env = {"GEMINI_API_KEY": "k-stream-123"}
+    args = ("a fox", "--model", "gemini-3-pro-image", "--library", lib)
+    with SSEServer() as server:
+        server.script("streamGenerateContent", Reply(events=streamed), Reply(events=streamed))
+        code, out, err = atelier("generate", *args, "--endpoint", server.url, "--auth", "header", env=env)
+        assert code == 0 and not err
+        assert "  thinking (1/1): Composing the scene A fox, low sun.\n" in out
+        assert "  draft (1/1): 40x30 image/png, not saved\n" in out
+        assert out.index("thinking") < out.index("draft") < out.index("saved 1/1")
+        code, body, _ = gen_json(*args, "--endpoint", server.url, "--auth", "header", env=env)
+        assert code == 0 and body["status"] == "ok" and len(body["images"]) == 1
+        server.script(
+            "streamGenerateContent",
+            Reply(
+                status=429,
+                content_type="application/json",
+                body=json.dumps(google_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded: requests per day.")).encode(),
+            ),
+        )
+        code, body, _ = gen_json(*args, "--endpoint", server.url, "--auth", "header", env=env)
+        assert code == 4 and body["error"]["kind"] == "daily_quota" and body["error"]["resume_at"] > 0
+        assert body["attempts"] == 1  # a daily quota is not retried now
+
+
+def test_a_budget_refuses_the_job_that_would_cross_it_after_the_one_before_went_through(tmp_path):
+    lib = str(tmp_path / "lib")
+    env = {"GEMINI_API_KEY": "k-budget-123"}
+    with Emulator() as server:
+        code, out, _ = atelier("budget", "set", "--daily", "0.20", "--endpoint", server.url, "--json", env=env)
+        assert code == 0, out
+        args = ("--model", "gemini-3-pro-image", "--endpoint", server.url, "--auth", "header", "--library", lib)
+        code, first, _ = gen_json("a lighthouse", *args, env=env)
+        assert code == 0 and first["cost_usd"] > 0.13  # one 1K image of 3 Pro Image: 1120 tokens
+        sent = len(server.requests)
+        code, second, err = gen_json("a second lighthouse", *args, env=env)
+        assert code == 7 and second["status"] == "budget" and second["images"] == []
+        assert "$0.20" in second["reason"] and "left" in second["reason"] and "daily" in second["reason"]
+        assert len(server.requests) == sent  # nothing was sent
+        code, spend, _ = atelier("spend", "--json", env=env)
+        assert code == 0 and json.loads(spend)["attempts"] == 1

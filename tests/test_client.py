@@ -9,6 +9,7 @@ from services.client import GeminiClient, RetryPolicy
 from services.emulator import Emulator, Fault, google_error, retry_info
 from services.endpoints import chainhub, custom, google
 from services.errors import ApiError, NetworkError
+from services.status import ErrorKind
 from tests.conftest import SleepRecorder, run
 from tests.helpers import ends_cancelled, requests_arrive
 
@@ -190,7 +191,7 @@ def test_silent_server_always_ends_in_network_error(emulator):
 
     with pytest.raises(NetworkError) as info:
         run(go())
-    assert info.value.kind == "timeout" and "did not answer" in str(info.value)
+    assert info.value.kind == ErrorKind.TIMEOUT and "did not answer" in str(info.value)
 
 
 def test_nothing_listening_is_a_network_error():
@@ -202,7 +203,7 @@ def test_nothing_listening_is_a_network_error():
 
     with pytest.raises(NetworkError) as info:
         run(go())
-    assert info.value.kind == "connect"
+    assert info.value.kind == ErrorKind.NETWORK and "Could not reach" in str(info.value)
 
 
 def test_cancel_in_flight_request(emulator):
@@ -243,4 +244,4 @@ def test_model_discovery_follows_pages():
                 return await client.list_models()
 
         models = run(go())
-        assert len(models) == 7 and len([r for r in server.requests if r.path == "/v1beta/models"]) == 4
+        assert len(models) == 9 and len([r for r in server.requests if r.path == "/v1beta/models"]) == 5

@@ -2,15 +2,17 @@
 
 import asyncio
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
 
 from services.catalog import Catalog
-from services.emulator import Fault, google_error
+from services.emulator import Emulator, Fault, google_error
 from services.errors import InputError
 from services.events import Finished, ImageSaved, Retrying
 from services.generation import load_reference, validate
+from services.status import ErrorKind
 from services.types import GenerationRequest, ReferenceImage
 from tests.conftest import run
 from tests.helpers import (
@@ -29,8 +31,8 @@ from tests.helpers import (
 CATALOG = Catalog.load()
 
 
-def generate(library, server, request, endpoint=None, key=None, **kw):
-    service = service_for(library)
+def generate(library, server, request, endpoint=None, key=None, service_kw=None, **kw):
+    service = service_for(library, **(service_kw or {}))
     events = []
     result = run(
         service.generate(
@@ -46,7 +48,7 @@ def generate(library, server, request, endpoint=None, key=None, **kw):
 
 def test_gemini_n_images_are_n_parallel_requests(library, emulator):
     req = GenerationRequest("a red fox in snow", "gemini-3.1-flash-image", count=3, aspect_ratio="16:9", size="2K")
-    result, events = generate(library, emulator, req)
+    result, events = generate(library, emulator, req, service_kw={"stream": False})
     assert result.status == "ok" and len(result.images) == 3
     posts = [r for r in emulator.requests if r.method == "POST"]
     assert len(posts) == 3
@@ -55,7 +57,7 @@ def test_gemini_n_images_are_n_parallel_requests(library, emulator):
         assert r.body["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "2K"}
     for image in result.images:
         data = Path(image.path).read_bytes()
-        assert (image.width, image.height) == (2816, 1536)
+        assert (image.width, image.height) == (2752, 1536)  # Gemini 3.x 16:9 at 2K (gemini-api.md)
         assert hashlib.sha256(data).hexdigest() == image.sha256
     assert [type(e) for e in events].count(ImageSaved) == 3 and isinstance(events[-1], Finished)
     assert len({i.sha256 for i in result.images}) == 3  # variations, not copies
@@ -134,7 +136,9 @@ def test_bad_images_in_a_200_are_reported_not_saved(library, emulator):
 
 
 def test_some_requests_fail_some_succeed(library, emulator):
-    emulator.script(Fault(status=400, body=google_error(400, "INVALID_ARGUMENT", "bad"), match="generateContent"))
+    emulator.script(
+        Fault(status=400, body=google_error(400, "INVALID_ARGUMENT", "bad"), match="gemini-3.1-flash-image:")
+    )
     result, _ = generate(library, emulator, GenerationRequest("x", "gemini-3.1-flash-image", count=2))
     assert result.status == "ok" and len(result.images) == 1 and "1 of 2" in result.reason
 
@@ -142,8 +146,9 @@ def test_some_requests_fail_some_succeed(library, emulator):
 def test_server_error_result_has_the_error_envelope(library, emulator):
     emulator.script(Fault(status=404, body=google_error(404, "NOT_FOUND", "models/x is not found")))
     result, _ = generate(library, emulator, GenerationRequest("x", "imagen-4.0-generate-001"))
-    assert result.status == "error" and result.error_kind == "api"
+    assert result.status == "error" and result.error_kind == ErrorKind.RETIRED_MODEL
     assert result.error["http_status"] == 404 and result.error["status"] == "NOT_FOUND"
+    assert result.error["kind"] == "retired_model"
     assert "gemini-3.1-flash-image" in result.error["message"]  # the retired model's replacement
     assert library.generation(result.generation_id).status == "error"
 
@@ -178,7 +183,7 @@ def test_512_size_spelling_falls_back(library, emulator):
     emulator.script(Fault(status=400, body=google_error(400, "INVALID_ARGUMENT", "Unsupported imageSize: 512")))
     result, _ = generate(library, emulator, GenerationRequest("x", "gemini-3.1-flash-image", size="512"))
     sizes = [r.body["generationConfig"]["imageConfig"]["imageSize"] for r in emulator.requests if r.method == "POST"]
-    assert sizes == ["512", "0.5K"] and result.status == "ok"
+    assert list(dict.fromkeys(sizes)) == ["512", "0.5K"] and result.status == "ok"  # streamed, then plain too
 
 
 def test_cancel_records_cancelled(library, emulator):
@@ -285,3 +290,112 @@ def test_reference_files_missing_huge_or_not_images(tmp_path):
         load_reference(huge)
     with pytest.raises(InputError, match="not a file"):
         load_reference(tmp_path)
+
+
+def test_parallel_calls_with_extra_images_never_save_more_than_asked(library, emulator, monkeypatch):
+    """#11 item 5: two calls each bringing two images both passed the count check before either had saved."""
+    two = gemini_body(image_part(png("a")), image_part(png("b")))
+    emulator.script(Fault(body=two), Fault(body=two))
+    started = []
+    lock = threading.Lock()
+    both_saving = threading.Event()
+    original = library.save_image
+
+    def save_image(*args, **kwargs):
+        with lock:
+            started.append(args[1])
+            if len(started) >= 2:
+                both_saving.set()
+        both_saving.wait(10)  # the first two saves overlap, as when two answers arrive together
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(library, "save_image", save_image)
+    req = GenerationRequest("x", "gemini-3.1-flash-image", count=2)
+    result, events = generate(library, emulator, req, service_kw={"stream": False})
+    assert len(started) == 2 and len(result.images) == 2
+    assert len([e for e in events if isinstance(e, ImageSaved)]) == 2
+    assert len(list(library.images_dir.rglob("*.png"))) == 2 and "more images than asked" in result.reason
+
+
+def test_lowering_max_parallel_holds_for_new_calls_while_running_ones_keep_their_slots(library):
+    """#11 item 8: a swapped Semaphore let the calls holding the old one and the new one's add up."""
+    service = service_for(library, max_parallel=4)
+
+    async def go():
+        release_first = asyncio.Event()
+        release_rest = asyncio.Event()
+        inside = []
+        peak = 0
+
+        async def call(name, release):
+            nonlocal peak
+            async with service._slots:
+                inside.append(name)
+                peak = max(peak, len(inside))
+                await release.wait()
+                inside.remove(name)
+
+        first = [asyncio.ensure_future(call(f"old{i}", release_first)) for i in range(4)]
+        await asyncio.sleep(0.05)
+        assert len(inside) == 4
+        service.set_max_parallel(2)
+        later = [asyncio.ensure_future(call(f"new{i}", release_rest)) for i in range(4)]
+        await asyncio.sleep(0.05)
+        assert sorted(inside) == ["old0", "old1", "old2", "old3"]  # the running calls keep their slots
+        peak = 0
+        release_first.set()
+        await asyncio.wait_for(asyncio.gather(*first), 5)
+        await asyncio.sleep(0.05)
+        assert len(inside) == 2  # the new limit holds for the calls that start after the change
+        service.set_max_parallel(3)
+        await asyncio.sleep(0.05)
+        assert len(inside) == 3  # a higher limit lets a waiting call in at once
+        release_rest.set()
+        await asyncio.wait_for(asyncio.gather(*later), 5)
+        return peak
+
+    assert run(go()) == 3
+
+
+def test_a_cancelled_waiter_gives_its_slot_back():
+    from services.parallel import ParallelLimit
+
+    async def go():
+        limit = ParallelLimit(1)
+        hold = asyncio.Event()
+
+        async def holder():
+            async with limit:
+                await hold.wait()
+
+        first = asyncio.ensure_future(holder())
+        await asyncio.sleep(0.01)
+        waiting = asyncio.ensure_future(holder())
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        hold.set()
+        await asyncio.wait_for(first, 5)
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        async with limit:
+            return limit.active
+
+    assert run(go()) == 1
+
+
+def test_the_demo_keeps_its_signing_secret_across_restarts(isolated_home):
+    """A conversation made on the demo today can be refined after a restart: the next demo server accepts the
+    signatures the previous one gave (a fresh random secret would refuse them, as Google refuses a forged one)."""
+    from services.app import Services
+
+    part = {"text": "Here is your lighthouse."}
+    first = Services.create()
+    signed = first.demo_server().signer.sign(part)
+    first.shutdown()
+    second = Services.create()
+    try:
+        assert second.demo_server().signer.verify(part, signed["thoughtSignature"])
+    finally:
+        second.shutdown()
+    stranger = Emulator()
+    assert not stranger.signer.verify(part, signed["thoughtSignature"])

@@ -318,6 +318,7 @@ def test_a_plain_text_keyring_is_not_a_keychain(monkeypatch, tmp_path):
         store.set("google", "AIza-plain-1234")
     assert backend.stored == {} and not store.fallback_path.exists()
     stand_in(monkeypatch, 5)
+    store.forget_cached()  # which keychain there is is probed once per store
     assert store.keychain_available()
 
 
@@ -340,7 +341,7 @@ def test_a_refusing_keychain_raises_one_sentence_and_keeps_no_copy(monkeypatch, 
         store.set("google", "AIza-refused-1234")
 
 
-def test_settings_dialog_says_a_locked_keychain_kept_the_key(qtbot, monkeypatch):
+def test_settings_dialog_says_a_locked_keychain_kept_the_key(qtbot, qloop, monkeypatch):
     from keyring.errors import KeyringLocked
 
     from services.app import Services
@@ -351,7 +352,7 @@ def test_settings_dialog_says_a_locked_keychain_kept_the_key(qtbot, monkeypatch)
     stand_in(monkeypatch, 5, KeyringLocked("Failed to unlock the collection!"))
     dialog = SettingsDialog(services)
     qtbot.addWidget(dialog)
-    assert "locked" in dialog.key_status.text()
+    qtbot.waitUntil(lambda: "locked" in dialog.key_status.text(), timeout=5000)  # read off the GUI thread
     qtbot.mouseClick(dialog.forget_key, Qt.MouseButton.LeftButton)  # raised out of the slot before
     assert "locked" in dialog.error.text() and "could not be removed" in dialog.error.text()
     dialog.key.setText("AIza-typed-in-the-dialog")

@@ -2,10 +2,11 @@
 
 import pytest
 
-from services import protocol
+from services import api_errors, protocol
 from services.catalog import Catalog
 from services.emulator import to_snake
 from services.errors import ApiError
+from services.status import ErrorKind
 from services.types import GenerationRequest, ReferenceImage
 from tests.helpers import b64, bomb_png, gemini_body, image_part, jpeg, png
 
@@ -218,7 +219,7 @@ def test_error_classes():
         "imagen-4.0-generate-001",
         "gemini-3.1-flash-image",
     )
-    assert e.kind == "not_found" and "gemini-3.1-flash-image" in e.message and not e.retryable
+    assert e.kind == ErrorKind.NOT_FOUND and "gemini-3.1-flash-image" in e.message and not e.retryable
     e = protocol.error_from_response(503, envelope(503, "UNAVAILABLE", "The model is overloaded."), "", "7")
     assert e.kind == "overloaded" and e.retryable and e.retry_after == 7
     for code in (408, 500, 502, 504):
@@ -242,3 +243,102 @@ def test_truncated_success_body_is_retryable():
         protocol.decode_json(b'{"candidates": [{"content": {"parts": [{"inlineData": {"data": "iVBO', 200)
     assert info.value.kind == "bad_response" and info.value.http_status == 200
     assert info.value.retryable and "cut off" in str(info.value)
+
+
+def quota_failure(quota_id: str, value: str = "250") -> dict:
+    return {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [{"quotaMetric": "generativelanguage.googleapis.com/requests", "quotaId": quota_id,
+                        "quotaValue": value}],
+    }  # fmt: skip
+
+
+RETRY_26S = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26s"}
+NOW = 1795435200.0  # 2026-11-23 12:00 UTC = 04:00 in Los Angeles (PST, UTC-8)
+
+
+@pytest.mark.parametrize(
+    "message,details,kind",
+    [
+        ("Resource has been exhausted.", [RETRY_26S], ErrorKind.RATE_LIMIT),
+        ("Quota exceeded for metric: generate_content_free_tier_requests, limit: 10. Please retry in 26s.",
+         [quota_failure("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "10"), RETRY_26S],
+         ErrorKind.RATE_LIMIT),
+        ("Quota exceeded.", [quota_failure("GenerateRequestsPerDayPerProjectPerModel")], ErrorKind.DAILY_QUOTA),
+        ("Quota exceeded.", [quota_failure("GenerateRequestsPerDayPerProjectPerModel-FreeTier")],
+         ErrorKind.DAILY_QUOTA),
+        ("Quota exceeded for quota metric 'requests per day'.", [], ErrorKind.DAILY_QUOTA),
+        ("Quota exceeded.", [quota_failure("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "0")],
+         ErrorKind.QUOTA),
+        ("Quota exceeded for metric: x, limit: 0", [], ErrorKind.QUOTA),
+        ("Your prepayment credits are depleted.", [], ErrorKind.QUOTA),
+        ("This model has no free tier; enable billing.", [], ErrorKind.QUOTA),
+        ("You exceeded your current quota on the free tier.", [], ErrorKind.QUOTA),
+    ],
+)  # fmt: skip
+def test_429s_are_told_apart(message, details, kind):
+    e = api_errors.error_from_response(429, envelope(429, "RESOURCE_EXHAUSTED", message, *details), "", None, now=NOW)
+    assert e.kind == kind and e.retryable == (kind == ErrorKind.RATE_LIMIT)
+    if kind == ErrorKind.DAILY_QUOTA:
+        assert e.resume_at == 1795507200.0  # 2026-11-24 00:00 in Los Angeles = 08:00 UTC
+        assert "midnight Pacific" in e.message
+    else:
+        assert e.resume_at is None
+
+
+def test_resume_at_follows_daylight_saving_and_the_fallback_agrees():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    la = ZoneInfo("America/Los_Angeles")
+    # 2026-03-07 21:00 PST: the next midnight (Mar 8, before DST starts at 02:00) is 08:00 UTC
+    assert api_errors.next_pacific_midnight(1772946000.0) == datetime(2026, 3, 8, tzinfo=la).timestamp()
+    assert api_errors.next_pacific_midnight(1772946000.0) == 1772956800.0
+    # 2026-07-01 12:00 UTC = 05:00 PDT: the next midnight is 07:00 UTC on July 2
+    assert api_errors.next_pacific_midnight(1782907200.0) == 1782975600.0
+    for now in range(1767225600, 1798761600, 86400 * 3 + 3600 * 7):  # all of 2026, at shifting hours
+        zone = api_errors._pacific_fallback(now)
+        assert zone.utcoffset(None) == datetime.fromtimestamp(now, la).utcoffset()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Image part is missing a thought_signature in content position 2, part position 1.",
+        "Text part is missing a thought_signature in content position 2, part position 1.",
+        "Corrupted thought signature.",
+    ],
+)
+def test_thought_signature_refusals_have_their_own_kind_and_a_plain_sentence(message):
+    e = api_errors.error_from_response(400, envelope(400, "INVALID_ARGUMENT", message), "", None)
+    assert e.kind == ErrorKind.SIGNATURE and not e.retryable
+    assert "thought_signature" not in e.message and "conversation" in e.message
+
+
+def test_a_404_on_a_retired_model_names_the_replacement():
+    body = envelope(404, "NOT_FOUND", "models/gemini-2.5-flash-image is not found for API version v1beta")
+    e = api_errors.error_from_response(
+        404, body, "", None, "gemini-2.5-flash-image", "gemini-3.1-flash-image", retired=True
+    )
+    assert e.kind == ErrorKind.RETIRED_MODEL and "Use gemini-3.1-flash-image instead" in e.message
+    live = api_errors.error_from_response(404, body, "", None, "gemini-3-pro-image", None)
+    assert live.kind == ErrorKind.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "code,status,message,kind",
+    [
+        (400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", ErrorKind.AUTH),
+        (403, "PERMISSION_DENIED", "Your API key was reported as leaked.", ErrorKind.AUTH),
+        (400, "INVALID_ARGUMENT", "The prompt could not be submitted: sensitive words.", ErrorKind.BLOCKED_PROMPT),
+        (400, "FAILED_PRECONDITION", "User location is not supported.", ErrorKind.PRECONDITION),
+        (400, "INVALID_ARGUMENT", "candidateCount must be 1", ErrorKind.BAD_REQUEST),
+        (503, "UNAVAILABLE", "The model is overloaded.", ErrorKind.OVERLOADED),
+        (500, "INTERNAL", "oops", ErrorKind.SERVER),
+    ],
+)
+def test_every_kind_is_chosen_where_the_error_is_parsed(code, status, message, kind):
+    e = api_errors.error_from_response(code, envelope(code, status, message), "", None)
+    assert e.kind is kind and isinstance(e.kind, ErrorKind) and e.kind == kind.value  # old string compares hold
+    html = api_errors.error_from_response(502, b"<html><title>Bad gateway</title></html>", "text/html", None)
+    assert html.kind is ErrorKind.BAD_RESPONSE

@@ -12,6 +12,8 @@ from importlib import resources
 
 from services.app import Services, setup_logging
 from services.catalog import DEFAULT_MODEL
+from services.status import Status
+from ui.appearance import apply_color_scheme, wants_dark  # noqa: F401 - wants_dark is part of this module's API
 
 log = logging.getLogger(__name__)
 
@@ -35,50 +37,6 @@ def create_application(appearance: str = "system"):
     apply_color_scheme(app)
     app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
     return app
-
-
-def wants_dark(appearance: str, system_scheme) -> bool:
-    """The artist's choice wins; "system" follows the platform's scheme (Unknown counts as light)."""
-    from PySide6.QtCore import Qt
-
-    if appearance in ("light", "dark"):
-        return appearance == "dark"
-    return system_scheme == Qt.ColorScheme.Dark
-
-
-def apply_color_scheme(app, appearance: str | None = None) -> None:
-    """Fusion keeps a light palette whatever the system says; give it a dark one when the system (or the artist)
-    asks for dark. Called again when the system's scheme or the Appearance setting changes."""
-    from PySide6.QtGui import QColor, QPalette
-
-    if appearance is not None:
-        app.setProperty("atelier_appearance", appearance)
-    appearance = app.property("atelier_appearance") or "system"
-    if not wants_dark(appearance, app.styleHints().colorScheme()):
-        app.setPalette(app.style().standardPalette())
-        return
-    palette = QPalette()
-    role = QPalette.ColorRole
-    for name, colour in (
-        (role.Window, "#26282b"),
-        (role.WindowText, "#e6e6e6"),
-        (role.Base, "#1c1d1f"),
-        (role.AlternateBase, "#2e3033"),
-        (role.ToolTipBase, "#2e3033"),
-        (role.ToolTipText, "#e6e6e6"),
-        (role.Text, "#e6e6e6"),
-        (role.Button, "#313337"),
-        (role.ButtonText, "#e6e6e6"),
-        (role.BrightText, "#ff6b6b"),
-        (role.Link, "#6ea8ff"),
-        (role.Highlight, "#3d7be0"),
-        (role.HighlightedText, "#ffffff"),
-        (role.PlaceholderText, "#8a8d91"),
-    ):
-        palette.setColor(name, QColor(colour))
-    for name in (role.WindowText, role.Text, role.ButtonText):
-        palette.setColor(QPalette.ColorGroup.Disabled, name, QColor("#75787c"))
-    app.setPalette(palette)
 
 
 def install_error_road(window) -> None:
@@ -105,10 +63,7 @@ def install_error_road(window) -> None:
 async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> int:
     from ui.main_window import MainWindow
 
-    library = await open_library_or_explain(services)
-    if library is None:
-        return 1
-    window = MainWindow(services, library)
+    window = MainWindow(services)  # shown at once, "opening the library"; completed when the library is open
     install_error_road(window)
     original_close = window.closeEvent
 
@@ -122,13 +77,24 @@ async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> 
     if os.environ.get("ATELIER_EXIT_AFTER_FIRST_PAINT"):
         _exit_after_first_paint(window, closed)
     window.show()
+    library = None
     try:
+        opening = asyncio.ensure_future(open_library_or_explain(services))
+        await asyncio.wait([opening, closed], return_when=asyncio.FIRST_COMPLETED)
+        if not opening.done():  # closed before the library opened (the start-up benchmark does)
+            opening.cancel()
+            return await closed
+        library = opening.result()
+        if library is None:
+            return 1
+        window.set_library(library)
         if self_test:
             return await run_self_test(window)
         return await closed
     finally:
         await window.shutdown()
-        library.close()
+        if library is not None:
+            library.close()
         services.shutdown()
 
 
@@ -142,7 +108,7 @@ async def open_library_or_explain(services: Services):
     from ui.common import ask, tr
 
     try:
-        return services.open_library()
+        return await asyncio.to_thread(services.open_library)  # migrations and recovery can take a while
     except LibraryError as exc:
         problem = exc
     log.error("cannot open the library: %s", problem)
@@ -158,7 +124,7 @@ async def open_library_or_explain(services: Services):
         + "\n\n"
         + tr("Rebuild the index from the image files? No image is lost.")
     )
-    if await ask(None, QMessageBox.Icon.Warning, title, text, [tr("Rebuild index"), tr("Quit")]) != tr("Rebuild index"):
+    if await ask(None, QMessageBox.Icon.Warning, title, text, [tr("Rebuild index"), tr("Quit")]) != 0:
         return None
     library = Library(services.library_root())
     progress = QProgressDialog(tr("Rebuilding the library index from the image files…"), "", 0, 0)
@@ -228,20 +194,21 @@ async def run_self_test(window) -> int:
     """Generates one image on the demo endpoint and checks it reaches the gallery and the history."""
     started = time.monotonic()
     problems = []
-    window.prompt.setPlainText("self-test: a lighthouse at dusk")
-    window.model_selector.select(DEFAULT_MODEL)
-    window.count.setValue(1)
-    job = window.generate()
+    panel = window.panel
+    panel.prompt.setPlainText("self-test: a lighthouse at dusk")
+    panel.model_selector.select(DEFAULT_MODEL)
+    panel.count.setValue(1)
+    job = panel.generate()
     if job is None:
-        problems.append(f"generate refused: {window.input_error.text()}")
+        problems.append(f"generate refused: {panel.input_error.text()}")
     else:
         await asyncio.wait_for(asyncio.shield(job.task), 60)
-        if job.state != "done" or len(job.images) != 1:
-            problems.append(f"job ended {job.state}: {job.message}")
+        if job.status is not Status.OK or len(job.images) != 1:
+            problems.append(f"job ended {job.status}: {job.message}")
         else:
             image = job.images[0]
             for _ in range(200):
-                if window.gallery_model.row_of(image.image_id) is not None:
+                if window.browser.gallery_model.row_of(image.image_id) is not None:
                     break
                 await asyncio.sleep(0.02)
             else:

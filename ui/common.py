@@ -51,6 +51,9 @@ class TaskSlots:
         for task in [*self._tasks.values(), *self._anonymous]:
             task.cancel()
 
+    def running_names(self) -> set[str]:
+        return {name for name, task in self._tasks.items() if not task.done()}
+
     def pending(self) -> list[asyncio.Task]:
         return [t for t in [*self._tasks.values(), *self._anonymous] if not t.done()]
 
@@ -75,15 +78,24 @@ def day_of(timestamp: float) -> str:
     return moment.strftime("%a %d %b %Y")
 
 
-async def ask(parent, icon, title: str, text: str, buttons: list[str]) -> str | None:
-    """A message box shown with open(), never exec() (a nested loop inside a coroutine): the clicked button's text."""
+async def ask(parent, icon, title: str, text: str, buttons: list[str]) -> int | None:
+    """A message box shown with open(), never exec() (a nested loop inside a coroutine): the index of the clicked
+    button in `buttons`, or None when the box was closed. The button object is compared, never its text, which the
+    platform may have given an "&" accelerator."""
     from PySide6.QtWidgets import QMessageBox
 
     box = QMessageBox(icon, title, text, QMessageBox.StandardButton.NoButton, parent)
-    for i, label in enumerate(buttons):
+    added = [
         box.addButton(label, QMessageBox.ButtonRole.AcceptRole if i == 0 else QMessageBox.ButtonRole.RejectRole)
+        for i, label in enumerate(buttons)
+    ]
     answer: asyncio.Future = asyncio.get_event_loop().create_future()
-    box.buttonClicked.connect(lambda button: answer.done() or answer.set_result(button.text()))
+
+    def clicked(button) -> None:
+        if not answer.done():
+            answer.set_result(next((i for i, b in enumerate(added) if b is button), None))
+
+    box.buttonClicked.connect(clicked)
     box.finished.connect(lambda _code: answer.done() or answer.set_result(None))
     box.open()
     try:

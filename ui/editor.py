@@ -125,7 +125,7 @@ class ModelSelector(QComboBox):
     def _item(self, info: ModelInfo) -> QStandardItem:
         price = info.price_per_image(info.default_size)
         name = info.display_name.split(" (")[0]  # "Nano Banana 2"; the full name is in the tooltip
-        label = f"   {name}  ·  {money(price)}/image" if price is not None else f"   {name}"
+        label = f"   {name}  ·  " + (f"{money(price)}/image" if price is not None else tr("price unknown"))
         available = info.available_on(self._endpoint)
         if not available:
             label += "  ·  " + (tr("retired here") if info.google_status == "retired" else tr("not served here"))
@@ -204,7 +204,9 @@ class ReferenceStrip(QWidget):
         layout.addWidget(buttons)
         from PySide6.QtGui import QShortcut
 
-        QShortcut(QKeySequence.StandardKey.Delete, self.list, activated=self.remove_selected)
+        # Only while the strip has focus: a window-wide Delete here made the gallery's Delete ambiguous (neither fired).
+        remove = QShortcut(QKeySequence.StandardKey.Delete, self.list, activated=self.remove_selected)
+        remove.setContext(Qt.ShortcutContext.WidgetShortcut)
 
     def add(self, reference: ReferenceImage, preview: QImage | None) -> None:
         self.references.append(reference)

@@ -1,104 +1,55 @@
 """The gallery: a virtualized thumbnail grid that stays smooth with 100,000 images.
 
-QListView in icon mode with uniform item sizes over a QAbstractListModel of plain tuples. data() answers with a
+QListView as a wrapping grid with uniform item sizes over a QAbstractListModel of plain tuples. data() answers with a
 cached pixmap or a placeholder and asks for the thumbnail once; worker threads decode with QImageReader at the
 display size (QImage only, QPixmap made on the GUI thread); a byte-capped LRU holds the pixmaps; a generation
 counter drops results for a list that has changed.
+
+Every index (row of a key, row of a thumbnail, day headers) counts positions from the END of the list, which
+prepending leaves unchanged: a new image costs O(1), a deletion or an undo O(rows above it), never a reset.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QImageReader, QPainter, QPalette, QPen, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from services.library import GalleryRow, HistoryQuery, Library
 from ui.common import day_of, tr
+from ui.gallery_delegate import DAY_ROLE, ROW_ROLE, GalleryDelegate, status_label
+from ui.thumbnails import ThumbnailLoader
 
 R = GalleryRow
-ROW_ROLE = Qt.ItemDataRole.UserRole + 1
-DAY_ROLE = Qt.ItemDataRole.UserRole + 2
 VISIBLE_INSET = QPoint(8, 8)  # inside the cell margins, so indexAt() finds the first and last visible rows
-STATUS_TEXT = {
-    "blocked": "Blocked",
-    "no_image": "No image",
-    "error": "Failed",
-    "cancelled": "Cancelled",
-    "interrupted": "Interrupted",
-}
 
 
-class ThumbnailLoader:
-    """Worker threads that turn thumbnail files into QImages, newest request first (what is on screen now)."""
+def make_row(**fields) -> tuple:
+    """A gallery row from named fields, in the library's column order (no one writes the order by hand)."""
+    if hasattr(GalleryRow, "_fields"):  # the library's NamedTuple
+        return GalleryRow(**fields)
+    row = [None] * 11
+    for name, value in fields.items():
+        row[getattr(R, name.upper())] = value
+    return tuple(row)
 
-    def __init__(self, library: Library, deliver: Callable[[int, str, QImage | None], None], workers: int = 2):
-        self.library = library
-        self._deliver = deliver
-        self._queue: list[tuple[int, str, str, int]] = []
-        self._cv = threading.Condition()
-        self._stopped = False
-        self._loop = asyncio.get_event_loop()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"thumbnails-{i}", daemon=True) for i in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
 
-    def request(self, generation: int, sha: str, path: str, edge: int) -> list[str]:
-        """Queues one thumbnail; returns the shas of the oldest requests dropped to make room (far off screen)."""
-        dropped: list[tuple] = []
-        with self._cv:
-            self._queue.append((generation, sha, path, edge))
-            if len(self._queue) > 400:
-                dropped = self._queue[:200]
-                del self._queue[:200]
-            self._cv.notify()
-        return [d[1] for d in dropped]
+def with_field(row: tuple, name: str, value) -> tuple:
+    if hasattr(row, "_replace"):
+        return row._replace(**{name: value})
+    changed = list(row)
+    changed[getattr(R, name.upper())] = value
+    return tuple(changed)
 
-    def forget(self) -> None:
-        with self._cv:
-            self._queue.clear()
 
-    def stop(self) -> None:
-        with self._cv:
-            self._stopped = True
-            self._queue.clear()
-            self._cv.notify_all()
-
-    def _work(self) -> None:
-        while True:
-            with self._cv:
-                while not self._queue and not self._stopped:
-                    self._cv.wait()
-                if self._stopped:
-                    return
-                generation, sha, path, edge = self._queue.pop()
-            image = None
-            try:
-                thumb = self.library.ensure_thumbnail(path, sha)
-                if thumb is not None:
-                    reader = QImageReader(str(thumb))
-                    size = reader.size()
-                    if size.isValid():
-                        scale = min(1.0, edge / max(size.width(), size.height(), 1))
-                        reader.setScaledSize(
-                            QSize(max(1, int(size.width() * scale)), max(1, int(size.height() * scale)))
-                        )
-                    image = reader.read()
-                    if image.isNull():
-                        image = None
-            except Exception:
-                image = None
-            try:
-                self._loop.call_soon_threadsafe(self._deliver, generation, sha, image)
-            except RuntimeError:  # the loop has closed: the window is gone
-                return
+def _date(row: tuple):
+    return datetime.fromtimestamp(row[R.CREATED_AT]).date()
 
 
 class GalleryModel(QAbstractListModel):
@@ -108,7 +59,7 @@ class GalleryModel(QAbstractListModel):
         super().__init__(parent)
         self.library = library
         self.rows: list[tuple] = []
-        self.day_starts: set[int] = set()
+        self._day_pos: set[int] = set()  # positions (from the end) of rows that start a day
         self._key_pos: dict = {}  # key -> position counted from the end, which prepending leaves unchanged
         self._sha_pos: dict[str, int] = {}
         self.generation = 0
@@ -150,7 +101,7 @@ class GalleryModel(QAbstractListModel):
 
     def _take(self, listing: GalleryListing) -> None:
         self.rows = listing.rows
-        self.day_starts = listing.day_starts
+        self._day_pos = listing.day_pos
         self._key_pos = listing.key_pos
         self._sha_pos = listing.sha_pos
 
@@ -161,40 +112,106 @@ class GalleryModel(QAbstractListModel):
         position = self._key_pos.get(key)
         return None if position is None else self._row_at(position)
 
+    def row_for(self, key) -> tuple | None:
+        """The row with this key now, or None when a reload or a deletion took it away."""
+        i = self.row_of(key)
+        return None if i is None else self.rows[i]
+
+    def starts_day(self, row: int) -> bool:
+        return (len(self.rows) - 1 - row) in self._day_pos
+
+    def _index_row(self, i: int) -> None:
+        position = len(self.rows) - 1 - i
+        row = self.rows[i]
+        self._key_pos[key_of(row)] = position
+        if row[R.SHA256]:
+            self._sha_pos[row[R.SHA256]] = position
+
+    def _mark_day(self, i: int) -> None:
+        """Whether row i starts a day, from the row above it only."""
+        position = len(self.rows) - 1 - i
+        if i == 0 or _date(self.rows[i]) != _date(self.rows[i - 1]):
+            self._day_pos.add(position)
+        else:
+            self._day_pos.discard(position)
+
     def prepend(self, rows: list[tuple]) -> None:
-        """New results at the top (newest first), without reloading the list."""
+        """New results at the top (newest first), without reloading the list: O(new rows)."""
         if not rows:
             return
         self.beginInsertRows(QModelIndex(), 0, len(rows) - 1)
-        base = len(self.rows)
-        for offset, row in enumerate(reversed(rows)):
-            self._key_pos[key_of(row)] = base + offset
-            if row[R.SHA256]:
-                self._sha_pos[row[R.SHA256]] = base + offset
         self.rows[0:0] = rows
-        self.day_starts = compute_day_starts(self.rows)
+        for i in range(len(rows)):
+            self._index_row(i)
+            self._mark_day(i)
+        if len(self.rows) > len(rows):
+            self._mark_day(len(rows))  # the old top row may now share the day of the row above it
         self.endInsertRows()
         self.countChanged.emit(len(self.rows))
 
     def remove_keys(self, keys: set) -> None:
-        rows = [i for i in (self.row_of(k) for k in keys) if i is not None]
-        if not rows:
-            return
-        self.beginResetModel()
-        self.rows = [r for r in self.rows if key_of(r) not in keys]
-        listing = GalleryListing.of(self.rows)
-        self.day_starts, self._key_pos, self._sha_pos = listing.day_starts, listing.key_pos, listing.sha_pos
-        self.endResetModel()
+        """Removes rows one by one (rowsRemoved, no reset): the selection and the scroll position stay."""
+        indexes = sorted((i for i in (self.row_of(k) for k in keys) if i is not None), reverse=True)
+        for i in indexes:
+            self._remove_at(i)
+        if indexes:
+            self.countChanged.emit(len(self.rows))
+
+    def _remove_at(self, i: int) -> None:
+        row = self.rows[i]
+        position = len(self.rows) - 1 - i
+        self.beginRemoveRows(QModelIndex(), i, i)
+        del self.rows[i]
+        self._key_pos.pop(key_of(row), None)
+        if row[R.SHA256] and self._sha_pos.get(row[R.SHA256]) == position:
+            del self._sha_pos[row[R.SHA256]]
+        self._day_pos = {p - 1 if p > position else p for p in self._day_pos if p != position}
+        for above in range(i):
+            self._index_row(above)
+        if i < len(self.rows):
+            self._mark_day(i)
+        self.endRemoveRows()
+        if i < len(self.rows):
+            index = self.index(i)
+            self.dataChanged.emit(index, index, [DAY_ROLE])
+
+    def insert_rows(self, rows: list[tuple]) -> None:
+        """Puts rows back where the order (newest first) says, e.g. deleted images an undo restores."""
+        for row in sorted(rows, key=_order):
+            if key_of(row) in self._key_pos:
+                continue
+            i = self._insertion_point(row)
+            self.beginInsertRows(QModelIndex(), i, i)
+            position = len(self.rows) - i  # the new row's position from the end
+            self._day_pos = {p + 1 if p >= position else p for p in self._day_pos}
+            self.rows.insert(i, row)
+            for k in range(i + 1):
+                self._index_row(k)
+            self._mark_day(i)
+            if i + 1 < len(self.rows):
+                self._mark_day(i + 1)
+            self.endInsertRows()
         self.countChanged.emit(len(self.rows))
+
+    def _insertion_point(self, row: tuple) -> int:
+        target = _order(row)
+        low, high = 0, len(self.rows)
+        while low < high:
+            middle = (low + high) // 2
+            if _order(self.rows[middle]) < target:
+                low = middle + 1
+            else:
+                high = middle
+        return low
 
     def update_row(self, key, **changes) -> None:
         i = self.row_of(key)
         if i is None:
             return
-        row = list(self.rows[i])
+        row = self.rows[i]
         for name, value in changes.items():
-            row[getattr(R, name.upper())] = value
-        self.rows[i] = tuple(row)
+            row = with_field(row, name, value)
+        self.rows[i] = row
         index = self.index(i)
         self.dataChanged.emit(index, index)
 
@@ -218,30 +235,41 @@ class GalleryModel(QAbstractListModel):
             return None
         row = self.rows[index.row()]
         if role == Qt.ItemDataRole.DecorationRole:
-            sha = row[R.SHA256]
-            if sha is None:
-                return None
-            pixmap = self._cache.get(sha)
-            if pixmap is not None:
-                self._cache.move_to_end(sha)
-                return pixmap
-            if sha not in self._pending:
-                self._pending.add(sha)
-                edge = int(self.edge * self.device_pixel_ratio)
-                dropped = self.loader.request(self.generation, sha, str(self.library.root / row[R.PATH]), edge)
-                self._pending.difference_update(dropped)  # asked again when they come back into view
-            return None
+            return self._thumbnail(row)
         if role == ROW_ROLE:
             return row
         if role == DAY_ROLE:
-            return day_of(row[R.CREATED_AT]) if index.row() in self.day_starts else None
+            return self._day(index.row(), row)
         if role == Qt.ItemDataRole.ToolTipRole:
-            status = row[R.STATUS]
             if row[R.IMAGE_ID] is None:
-                return f"{tr(STATUS_TEXT.get(status, status))}: {row[R.REASON] or ''}\n{row[R.MODEL]}"
+                return f"{status_label(row[R.STATUS])}: {row[R.REASON] or ''}\n{row[R.MODEL]}"
             return f"{row[R.MODEL]} · {row[R.WIDTH]}×{row[R.HEIGHT]}"
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"{row[R.MODEL]} {row[R.STATUS]}"
+        return None
+
+    def tile(self, i: int) -> tuple:
+        """(row, thumbnail or None, day label or None) for the delegate: one Python call per painted tile instead of
+        three trips through QVariant (a third of the paint time at 20,000 rows)."""
+        row = self.rows[i]
+        return row, self._thumbnail(row), self._day(i, row)
+
+    def _day(self, i: int, row: tuple) -> str | None:
+        return day_of(row[R.CREATED_AT]) if self.starts_day(i) else None
+
+    def _thumbnail(self, row: tuple) -> QPixmap | None:
+        sha = row[R.SHA256]
+        if sha is None:
+            return None
+        pixmap = self._cache.get(sha)
+        if pixmap is not None:
+            self._cache.move_to_end(sha)
+            return pixmap
+        if sha not in self._pending:
+            self._pending.add(sha)
+            edge = int(self.edge * self.device_pixel_ratio)
+            dropped = self.loader.request(self.generation, sha, str(self.library.root / row[R.PATH]), edge)
+            self._pending.difference_update(dropped)  # asked again when they come back into view
         return None
 
     def _thumbnail_ready(self, generation: int, sha: str, image: QImage | None) -> None:
@@ -284,12 +312,18 @@ def key_of(row: tuple):
     return row[R.IMAGE_ID] if row[R.IMAGE_ID] is not None else ("g", row[R.GENERATION_ID])
 
 
+def _order(row: tuple) -> tuple:
+    """The gallery's order as a sort key: newest first, then the higher image id (the library's ORDER BY)."""
+    return (-row[R.CREATED_AT], -(row[R.IMAGE_ID] if row[R.IMAGE_ID] is not None else -1))
+
+
 @dataclass
 class GalleryListing:
-    """A query's rows with their indexes, built in a worker thread (100,000 rows take tens of ms)."""
+    """A query's rows with their indexes (positions from the end), built in a worker thread (100,000 rows take
+    tens of ms)."""
 
     rows: list[tuple]
-    day_starts: set[int]
+    day_pos: set[int]
     key_pos: dict
     sha_pos: dict
 
@@ -298,100 +332,18 @@ class GalleryListing:
         last = len(rows) - 1
         key_pos = {key_of(r): last - i for i, r in enumerate(rows)}
         sha_pos = {r[R.SHA256]: last - i for i, r in enumerate(rows) if r[R.SHA256]}
-        return cls(rows, compute_day_starts(rows), key_pos, sha_pos)
+        return cls(rows, {last - i for i in compute_day_starts(rows)}, key_pos, sha_pos)
 
 
 def compute_day_starts(rows: list[tuple]) -> set[int]:
-    from datetime import datetime
-
     starts = set()
     previous = None
     for i, row in enumerate(rows):
-        day = datetime.fromtimestamp(row[R.CREATED_AT]).date()
+        day = _date(row)
         if day != previous:
             starts.add(i)
             previous = day
     return starts
-
-
-class GalleryDelegate(QStyledItemDelegate):
-    def __init__(self, view: GalleryView):
-        super().__init__(view)
-        self.view = view
-
-    def sizeHint(self, option, index):
-        edge = self.view.edge
-        return QSize(edge + 12, edge + 12)
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
-        row = index.data(ROW_ROLE)
-        if row is None:
-            return
-        painter.save()
-        rect = option.rect.adjusted(4, 4, -4, -4)
-        palette = option.palette
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
-        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
-        if row[R.IMAGE_ID] is None:
-            self._paint_attempt(painter, rect, row, palette)
-        elif pixmap is not None:
-            size = pixmap.deviceIndependentSize().toSize()
-            size.scale(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRect(0, 0, size.width(), size.height())
-            target.moveCenter(rect.center())
-            painter.drawPixmap(target, pixmap)
-        if row[R.FAVOURITE]:
-            painter.setPen(QColor(255, 196, 0))
-            font = QFont(painter.font())
-            font.setPointSizeF(font.pointSizeF() * 1.4)
-            painter.setFont(font)
-            painter.drawText(rect.adjusted(0, 2, -6, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★")
-        day = index.data(DAY_ROLE)
-        if day:
-            self._paint_chip(painter, rect, day)
-        if selected:
-            painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 3))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRect(rect.adjusted(1, 1, -1, -1))
-        painter.restore()
-
-    def _paint_chip(self, painter: QPainter, rect: QRect, text: str) -> None:
-        font = QFont(painter.font())
-        font.setBold(True)
-        painter.setFont(font)
-        metrics = painter.fontMetrics()
-        chip = QRect(rect.left() + 4, rect.top() + 4, metrics.horizontalAdvance(text) + 12, metrics.height() + 4)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 160))
-        painter.drawRoundedRect(chip, 4, 4)
-        painter.setPen(QColor(255, 255, 255))
-        painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
-
-    def _paint_attempt(self, painter: QPainter, rect: QRect, row: tuple, palette: QPalette) -> None:
-        colour = QColor(200, 60, 60) if row[R.STATUS] in ("error", "interrupted") else QColor(210, 140, 30)
-        painter.setPen(QPen(colour, 2, Qt.PenStyle.DashLine))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawRect(rect.adjusted(2, 2, -2, -2))
-        painter.setPen(colour)
-        font = QFont(painter.font())
-        font.setBold(True)
-        painter.setFont(font)
-        inner = rect.adjusted(10, 28, -10, -10)
-        painter.drawText(
-            inner,
-            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-            tr(STATUS_TEXT.get(row[R.STATUS], row[R.STATUS])),
-        )
-        font.setBold(False)
-        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
-        painter.setFont(font)
-        painter.setPen(palette.color(QPalette.ColorRole.Text))
-        painter.drawText(
-            inner.adjusted(0, painter.fontMetrics().height() + 6, 0, 0),
-            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
-            (row[R.REASON] or "")[:160],
-        )
 
 
 class GalleryView(QListView):
@@ -400,7 +352,11 @@ class GalleryView(QListView):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.edge = 192
-        self.setViewMode(QListView.ViewMode.IconMode)
+        # A wrapping list, not IconMode: the same grid, but IconMode keeps a spatial tree of every item and lays out
+        # all 20,000 again on each inserted or removed row (40 ms here against 10 ms).
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
         self.setUniformItemSizes(True)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)

@@ -3,6 +3,8 @@ exec(): a nested loop inside a coroutine breaks qasync."""
 
 from __future__ import annotations
 
+import asyncio
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,17 +26,28 @@ from services import endpoints
 from services.app import Services
 from services.client import GeminiClient
 from services.errors import AtelierError
+from services.http_pool import HttpPool
 from ui.common import TaskSlots, tr
 
 ENDPOINTS = [("google", "Google"), ("chainhub", "ChainHub proxy"), ("custom", "Custom URL"), ("demo", "Offline demo")]
 
 
+def key_source_text(source: str | None) -> str:
+    where = {"keychain": tr("stored in the system keychain"), "file": tr("stored in a private file")}
+    if source and source.startswith("environment:"):
+        return tr("A key comes from the environment variable {0}.").format(source.split(":", 1)[1])
+    if source:
+        return tr("A key is {0}.").format(where.get(source, source))
+    return tr("No key yet. Get one at aistudio.google.com (Google) or from your proxy.")
+
+
 class SettingsDialog(QDialog):
     applied = Signal()
 
-    def __init__(self, services: Services, parent=None):
+    def __init__(self, services: Services, parent=None, http: HttpPool | None = None):
         super().__init__(parent)
         self.services = services
+        self.http = http
         self.setWindowTitle(tr("Atelier Settings"))
         self.setMinimumWidth(560)
         self.tasks = TaskSlots(lambda message: self.test_result.setText(message))
@@ -147,17 +160,18 @@ class SettingsDialog(QDialog):
         if not needs_key:
             self.key_status.setText(tr("The offline demo needs no key and costs nothing."))
             return
-        status = self.services.keys.status(name)
-        where = {"keychain": tr("stored in the system keychain"), "file": tr("stored in a private file")}
-        if status.source and status.source.startswith("environment:"):
-            text = tr("A key comes from the environment variable {0}.").format(status.source.split(":", 1)[1])
-        elif status.source:
-            text = tr("A key is {0}.").format(where[status.source])
-        else:
-            text = tr("No key yet. Get one at aistudio.google.com (Google) or from your proxy.")
-        if status.problem:  # the keychain is locked: a key may be there, unreadable now
-            text = status.problem
-        self.key_status.setText(text)
+        cached = self.services.keys.cached(name)
+        if cached is not None:
+            self.key_status.setText(key_source_text(cached[1]))
+            return
+        self.key_status.setText(tr("Looking for a stored key…"))
+
+        async def look_up():  # the keychain may take a while, or ask the user to unlock it
+            status = await asyncio.to_thread(self.services.keys.status, name)
+            if self.endpoint.currentData() == name:  # a locked keychain: a key may be there, unreadable now
+                self.key_status.setText(status.problem or key_source_text(status.source))
+
+        self.tasks.run("key-status", look_up())
 
     def _forget_key(self):
         try:
@@ -186,7 +200,8 @@ class SettingsDialog(QDialog):
         except ValueError as exc:
             self.test_result.setText(str(exc))
             return
-        key = self.key.text().strip() or self.services.key_for(endpoint)
+        cached = self.services.keys.cached(endpoint.name) if endpoint.needs_key else (None, None)
+        key = self.key.text().strip() or (cached[0] if cached else self.services.key_for(endpoint))
         if endpoint.needs_key and not key:
             self.test_result.setText(tr("Add a key first."))
             return
@@ -195,7 +210,8 @@ class SettingsDialog(QDialog):
 
         async def test():
             try:
-                async with GeminiClient(endpoint, key, timeout=30) as client:
+                http = self.http.client_for(endpoint) if self.http is not None else None
+                async with GeminiClient(endpoint, key, http=http, timeout=30) as client:
                     models = await client.list_models()
                 catalog = self.services.catalog.merged_with_discovery(models)
                 images = [m.id for m in catalog.models() if m.served]

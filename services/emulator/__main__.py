@@ -1,0 +1,3 @@
+from services.emulator.server import main
+
+main()

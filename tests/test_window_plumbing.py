@@ -1,0 +1,205 @@
+"""What keeps the GUI thread free: settings saved from a worker, the key read once, one HTTP client per endpoint,
+and gallery day headers kept up to date row by row."""
+
+import asyncio
+import random
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+
+from services import endpoints
+from services.http_pool import HttpPool
+from services.keys import KeyStore
+from services.library import GalleryRow as R
+from services.settings import Settings
+from tests.conftest import run
+from tests.helpers import demo_endpoint
+
+
+def test_an_overtaken_save_does_not_write_its_older_copy(tmp_path, monkeypatch):
+    import services.settings as settings_module
+
+    settings = Settings(tmp_path / "settings.json")
+    settings.set("model", "old")
+    first_write_started, release_first = threading.Event(), threading.Event()
+    real_write = settings_module.write_atomically
+    calls = []
+
+    def write(path, data, **kw):
+        calls.append(data)
+        if len(calls) == 1:  # the first save (the old values) is slow to reach the disk
+            first_write_started.set()
+            release_first.wait(5)
+        real_write(path, data, **kw)
+
+    monkeypatch.setattr(settings_module, "write_atomically", write)
+    slow = threading.Thread(target=settings.save)
+    slow.start()
+    assert first_write_started.wait(5)
+    settings.set("model", "new")  # the GUI thread changes a value while the first save is on its way
+    fast = threading.Thread(target=settings.save)
+    fast.start()
+    fast.join(0.5)
+    release_first.set()
+    slow.join(5)
+    fast.join(5)
+    assert Settings(tmp_path / "settings.json").get("model") == "new"
+
+
+def test_saving_from_a_worker_while_values_change(tmp_path):
+    settings = Settings(tmp_path / "settings.json")
+    errors = []
+
+    def saver():
+        for _ in range(30):
+            try:
+                settings.save()
+            except Exception as exc:  # noqa: BLE001 - any failure is what this test looks for
+                errors.append(exc)
+
+    thread = threading.Thread(target=saver)
+    thread.start()
+    for i in range(3000):
+        settings.set(f"key{i % 50}", {"n": i})
+    thread.join(30)
+    settings.save()
+    assert errors == [] and Settings(tmp_path / "settings.json").get("key49") == {"n": 2999}
+
+
+def test_the_key_is_read_once_and_again_only_after_it_changes(tmp_path, monkeypatch):
+    store = KeyStore(tmp_path)
+    reads = []
+    real_read = store._read_file
+
+    def counted():
+        reads.append(1)
+        return real_read()
+
+    monkeypatch.setattr(store, "_read_file", counted)
+    monkeypatch.setattr(store, "keychain_available", lambda: False)
+    store.set("google", "first-key", allow_file=True)
+    reads.clear()
+    assert store.get("google") == ("first-key", "file")
+    assert store.get("google") == ("first-key", "file")
+    store.status("google")
+    assert len(reads) == 1 and store.cached("google") == ("first-key", "file")
+    store.set("google", "second-key", allow_file=True)
+    assert store.cached("google") is None
+    assert store.get("google") == ("second-key", "file")
+    store.clear("google")
+    assert store.get("google") == (None, None)
+
+
+def test_one_http_client_per_endpoint_reused_and_closed(emulator):
+    from services.client import GeminiClient
+
+    async def main():
+        pool = HttpPool()
+        endpoint = demo_endpoint(emulator)
+        for _ in range(3):
+            client = GeminiClient(endpoint, None, http=pool.client_for(endpoint), timeout=10)
+            await client.list_models()
+            await client.aclose()  # a borrowed client stays open
+        other = pool.client_for(endpoints.google())
+        same = pool.client_for(endpoint)
+        created = pool.created
+        await pool.aclose()
+        return created, same, other
+
+    created, same, other = run(main())
+    assert created == 2 and same.is_closed and other.is_closed
+
+
+def test_jobs_share_the_endpoints_client(library, emulator):
+    from services.types import GenerationRequest
+    from tests.helpers import service_for
+
+    async def main():
+        pool = HttpPool()
+        service = service_for(library, http=pool)
+        for i in range(3):
+            await service.generate(
+                GenerationRequest(f"shared {i}", "gemini-3.1-flash-image"), endpoint=demo_endpoint(emulator), key=None
+            )
+        created = pool.created
+        await pool.aclose()
+        return created
+
+    assert run(main()) == 1
+
+
+# --- day headers --------------------------------------------------------------------------------------------
+
+
+def rows_over_days(count: int, seed: int) -> list[tuple]:
+    rng = random.Random(seed)
+    start = datetime(2026, 3, 1, 12).timestamp()
+    times = sorted((start + rng.randint(0, 6) * 86400 + rng.randint(0, 3600) for _ in range(count)), reverse=True)
+    return [(i + 1, f"g{i}", t, "ok", f"sha{i}", f"p{i}.png", 10, 10, 0, "m", None) for i, t in enumerate(times)]
+
+
+def headers(model) -> list[int]:
+    return [i for i in range(model.rowCount()) if model.starts_day(i)]
+
+
+def expected_headers(rows) -> list[int]:
+    from ui.gallery import compute_day_starts
+
+    return sorted(compute_day_starts(rows))
+
+
+@pytest.fixture
+def gallery_model(qapp, library):
+    from ui.gallery import GalleryListing, GalleryModel
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    model = GalleryModel(library)
+    model.set_rows(GalleryListing.of([]))
+    yield model
+    model.loader.stop()
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_day_headers_follow_prepends_removals_and_undos(gallery_model, seed):
+    """Compared after every step with the headers computed over the whole list from scratch."""
+    from ui.gallery import GalleryListing, key_of
+
+    everything = rows_over_days(60, seed)
+    rng = random.Random(seed)
+    model = gallery_model
+    model.set_rows(GalleryListing.of(list(everything[30:])))
+    pending = list(everything[:30])  # newer rows, arriving in order
+    removed: list[tuple] = []
+    for _ in range(80):
+        action = rng.choice(["prepend", "remove", "undo"])
+        if action == "prepend" and pending:
+            k = rng.randint(1, 4)
+            batch, pending = pending[-k:], pending[:-k]  # the oldest of the newer rows arrive first
+            model.prepend(batch)
+        elif action == "remove" and model.rowCount():
+            picked = rng.sample(model.rows, min(len(model.rows), rng.randint(1, 3)))
+            model.remove_keys({key_of(r) for r in picked})
+            removed.append(picked)
+        elif action == "undo" and removed:
+            model.insert_rows(removed.pop())
+        assert headers(model) == expected_headers(model.rows)
+        assert all(model.row_of(key_of(r)) == i for i, r in enumerate(model.rows))
+    assert model.rows == sorted(model.rows, key=lambda r: (-r[R.CREATED_AT], -r[R.IMAGE_ID]))
+
+
+def test_a_new_image_on_a_new_day_moves_the_header(gallery_model):
+    from ui.gallery import GalleryListing
+
+    yesterday = (datetime.now() - timedelta(days=1)).timestamp()
+    old = [(1, "g1", yesterday, "ok", "s1", "a.png", 1, 1, 0, "m", None)]
+    gallery_model.set_rows(GalleryListing.of(old))
+    same_day = (2, "g2", yesterday + 1, "ok", "s2", "b.png", 1, 1, 0, "m", None)
+    gallery_model.prepend([same_day])
+    assert headers(gallery_model) == [0]  # one day, one header, on the newest row
+    today = (3, "g3", datetime.now().timestamp(), "ok", "s3", "c.png", 1, 1, 0, "m", None)
+    gallery_model.prepend([today])
+    assert headers(gallery_model) == [0, 1]

@@ -1,0 +1,105 @@
+"""How one gallery tile is painted: the thumbnail, a favourite star, the day's chip, or a failed attempt's reason."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from services.library import GalleryRow
+from services.status import Status
+from ui.common import tr
+
+R = GalleryRow
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+DAY_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+def status_label(status: str) -> str:
+    try:
+        return tr(Status(status).label)
+    except ValueError:  # a status from a newer Atelier
+        return status
+
+
+class GalleryDelegate(QStyledItemDelegate):
+    def __init__(self, view):  # a GalleryView: its `edge` is the tile size
+        super().__init__(view)
+        self.view = view
+
+    def sizeHint(self, option, index):
+        edge = self.view.edge
+        return QSize(edge + 12, edge + 12)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        model = index.model()
+        if hasattr(model, "tile") and 0 <= index.row() < model.rowCount():
+            row, pixmap, day = model.tile(index.row())
+        else:
+            row = index.data(ROW_ROLE)
+            pixmap, day = index.data(Qt.ItemDataRole.DecorationRole), index.data(DAY_ROLE)
+        if row is None:
+            return
+        painter.save()
+        rect = option.rect.adjusted(4, 4, -4, -4)
+        palette = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
+        if row[R.IMAGE_ID] is None:
+            self._paint_attempt(painter, rect, row, palette)
+        elif pixmap is not None:
+            size = pixmap.deviceIndependentSize().toSize()
+            size.scale(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(rect.center())
+            painter.drawPixmap(target, pixmap)
+        if row[R.FAVOURITE]:
+            painter.setPen(QColor(255, 196, 0))
+            font = QFont(painter.font())
+            font.setPointSizeF(font.pointSizeF() * 1.4)
+            painter.setFont(font)
+            painter.drawText(rect.adjusted(0, 2, -6, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★")
+        if day:
+            self._paint_chip(painter, rect, day)
+        if selected:
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(rect.adjusted(1, 1, -1, -1))
+        painter.restore()
+
+    def _paint_chip(self, painter: QPainter, rect: QRect, text: str) -> None:
+        font = QFont(painter.font())
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        chip = QRect(rect.left() + 4, rect.top() + 4, metrics.horizontalAdvance(text) + 12, metrics.height() + 4)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 160))
+        painter.drawRoundedRect(chip, 4, 4)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_attempt(self, painter: QPainter, rect: QRect, row: tuple, palette: QPalette) -> None:
+        colour = QColor(200, 60, 60) if row[R.STATUS] in (Status.ERROR, Status.INTERRUPTED) else QColor(210, 140, 30)
+        painter.setPen(QPen(colour, 2, Qt.PenStyle.DashLine))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(rect.adjusted(2, 2, -2, -2))
+        painter.setPen(colour)
+        font = QFont(painter.font())
+        font.setBold(True)
+        painter.setFont(font)
+        inner = rect.adjusted(10, 28, -10, -10)
+        painter.drawText(
+            inner,
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+            status_label(row[R.STATUS]),
+        )
+        font.setBold(False)
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        painter.drawText(
+            inner.adjusted(0, painter.fontMetrics().height() + 6, 0, 0),
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+            (row[R.REASON] or "")[:160],
+        )

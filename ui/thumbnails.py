@@ -1,0 +1,88 @@
+"""Worker threads that decode thumbnails to QImages at the display size (QPixmap only on the GUI thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QImage, QImageReader
+
+from services.library import Library
+
+
+class ThumbnailLoader:
+    """Worker threads that turn thumbnail files into QImages, newest request first (what is on screen now)."""
+
+    def __init__(self, library: Library, deliver: Callable[[int, str, QImage | None], None], workers: int = 2):
+        self.library = library
+        self._deliver = deliver
+        self._queue: list[tuple[int, str, str, int]] = []
+        self._cv = threading.Condition()
+        self._stopped = False
+        self._loop = asyncio.get_event_loop()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"thumbnails-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def request(self, generation: int, sha: str, path: str, edge: int) -> list[str]:
+        """Queues one thumbnail; returns the shas of the oldest requests dropped to make room (far off screen)."""
+        dropped: list[tuple] = []
+        with self._cv:
+            self._queue.append((generation, sha, path, edge))
+            if len(self._queue) > 400:
+                dropped = self._queue[:200]
+                del self._queue[:200]
+            self._cv.notify()
+        return [d[1] for d in dropped]
+
+    def forget(self) -> None:
+        with self._cv:
+            self._queue.clear()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stops the workers and joins them (a worker finishes the thumbnail it is decoding first)."""
+        with self._cv:
+            self._stopped = True
+            self._queue.clear()
+            self._cv.notify_all()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+
+    def alive(self) -> int:
+        return sum(thread.is_alive() for thread in self._threads)
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._stopped:
+                    self._cv.wait()
+                if self._stopped:
+                    return
+                generation, sha, path, edge = self._queue.pop()
+            image = None
+            try:
+                thumb = self.library.ensure_thumbnail(path, sha)
+                if thumb is not None:
+                    reader = QImageReader(str(thumb))
+                    size = reader.size()
+                    if size.isValid():
+                        scale = min(1.0, edge / max(size.width(), size.height(), 1))
+                        reader.setScaledSize(
+                            QSize(max(1, int(size.width() * scale)), max(1, int(size.height() * scale)))
+                        )
+                    image = reader.read()
+                    if image.isNull():
+                        image = None
+            except Exception:
+                image = None
+            if self._stopped:
+                return
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, generation, sha, image)
+            except RuntimeError:  # the loop has closed: the window is gone
+                return
