@@ -1,4 +1,4 @@
-"""The command line: generate, history, models, key, rebuild; spend and budget (services/cli_spend.py).
+"""The command line: generate, history, models, key, rebuild; spend and budget (cli_spend); refine and thread (cli_refine).
 Its JSON and exit codes are a contract.
 
 Exit codes: 0 at least one image saved; 2 bad input, nothing sent; 3 blocked or no image; 4 the server refused or

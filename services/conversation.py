@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services import metadata
+from services import metadata, pricing
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import InputError, LibraryError
 from services.types import GenerationRequest, GenerationResult, ReceivedImage, ReferenceImage, SavedImage
@@ -288,8 +288,8 @@ def input_images(request: GenerationRequest) -> int:
 def estimate(request: GenerationRequest, model: ModelInfo) -> dict:
     """Before sending: input grows with the turns (every earlier image goes again, ~560 tokens each at least).
 
-    {input_images, input_tokens, output_cost_usd}; the output cost is the model's price for one image (None when
-    unknown); the input tokens' price is not in the catalog, so the lead's pricing module turns them into dollars."""
+    {input_images, input_tokens, output_cost_usd, cost_usd}: output_cost_usd is the catalog's price for one image,
+    cost_usd pricing.estimate_job's whole estimate with every earlier-turn image priced as input (None: unknown)."""
     texts = [request.prompt] + [
         str(p.get("text"))
         for t in request.conversation
@@ -298,4 +298,10 @@ def estimate(request: GenerationRequest, model: ModelInfo) -> dict:
     ]
     images = input_images(request)
     tokens = sum(len(t) for t in texts) // 4 + images * INPUT_TOKENS_PER_IMAGE
-    return {"input_images": images, "input_tokens": tokens, "output_cost_usd": model.estimate_cost(1, request.size)}
+    earlier = images - len(request.references)
+    return {
+        "input_images": images,
+        "input_tokens": tokens,
+        "output_cost_usd": model.estimate_cost(1, request.size),
+        "cost_usd": pricing.estimate_job(request.model, 1, request.size, len(request.references), earlier),
+    }

@@ -170,6 +170,8 @@ def test_estimate_grows_with_the_turns(library, emulator):
     a, b = conversation.estimate(one.request, model), conversation.estimate(two.request, model)
     assert (a["input_images"], b["input_images"]) == (2, 4)  # each model turn: its thought image and its image
     assert b["input_tokens"] - a["input_tokens"] >= 2 * conversation.INPUT_TOKENS_PER_IMAGE
+    if a["cost_usd"] is not None:  # priced where the model's input rate is known
+        assert b["cost_usd"] >= a["cost_usd"]
 
 
 def test_unknown_short_and_ambiguous_ids_are_bad_input(library, emulator):
