@@ -1,5 +1,5 @@
-"""The command line: generate, history, models, key, rebuild; spend and budget (services/cli_spend.py); board, tag,
-rate, duplicates (services/cli_organize.py).
+"""The command line: generate, history, models, key, rebuild; spend and budget (cli_spend.py); board, tag,
+rate, duplicates (cli_organize.py); refine and thread (cli_refine.py); batch (cli_batch.py); import (cli_import.py).
 Its JSON and exit codes are a contract.
 
 Exit codes: 0 at least one image saved; 2 bad input, nothing sent; 3 blocked or no image; 4 the server refused or
@@ -16,7 +16,7 @@ import logging
 import sys
 from datetime import datetime
 
-from services import cli_batch, cli_import, cli_organize, cli_spend
+from services import cli_batch, cli_import, cli_organize, cli_refine, cli_spend
 from services.app import Services
 from services.catalog import DEFAULT_MODEL, ModelInfo
 from services.errors import ApiError, AtelierError, BudgetError, InputError, LedgerError, LibraryError, NetworkError
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--allow-file", action="store_true", help="without a system keychain, keep it in a private file")
 
     cli_batch.add_parser(sub, endpoint_options)
+    cli_refine.add_parsers(sub, endpoint_options)
 
     r = sub.add_parser("rebuild", help="rebuild the library index from the image files")
     r.add_argument("--library")
@@ -109,13 +110,15 @@ def run(argv: list[str], services: Services) -> int:
         **cli_spend.HANDLERS,
         "batch": cli_batch.cmd_batch,
         "import": cli_import.cmd_import,
+        "refine": cli_refine.cmd_refine,
+        "thread": cli_refine.cmd_thread,
     }[args.command]
     try:
         return handler(args, services)
     except InputError as exc:
         return _fail_input(str(exc), getattr(args, "json", False))
     except LibraryError as exc:
-        _fail(str(exc), getattr(args, "json", False) and args.command == "generate", "LIBRARY")
+        _fail(str(exc), getattr(args, "json", False) and args.command in ("generate", "refine"), "LIBRARY")
         return EXIT_DISK
     except BudgetError as exc:
         if getattr(args, "json", False):

@@ -261,7 +261,7 @@ class GeminiClient:
                 on_thought(text)
             for draft in reading.drafts:
                 on_draft(draft)
-            merger.add(reading.body)
+            merger.add(reading.body, reading.model_parts)
 
         total = 0
         async for chunk in response.aiter_bytes():

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from services import pricing, protocol
+from services import conversation, pricing, protocol
 from services.catalog import Catalog, ModelInfo
 from services.client import GeminiClient, RetryPolicy
 from services.endpoints import Endpoint
@@ -189,10 +189,12 @@ class GenerationService:
                 index = next(next_index)
                 try:
                     item = await asyncio.to_thread(
-                        self.library.save_image,
+                        conversation.save_image,  # Library.save_image, with the model's turn for a later refine
+                        self.library,
                         gid,
                         index,
                         image,
+                        parsed.model_turn,
                         request=request,
                         endpoint=endpoint.label,
                         text=parsed.text,

@@ -90,7 +90,8 @@ def generate_content_body(
         config["seed"] = request.seed
     if include_thoughts:
         config["thinkingConfig"] = {"includeThoughts": True}
-    return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
+    contents = [*request.conversation, {"role": "user", "parts": parts}]  # a refine: the earlier turns first
+    return {"contents": contents, "generationConfig": config}
 
 
 # --- responses ----------------------------------------------------------------------------------------------
@@ -186,6 +187,12 @@ def parse_generate_content(body: dict) -> ParsedResponse:
         else:
             result.no_image_reason = "The server answered without any result."
         return result
+    first = candidates[0] if isinstance(candidates[0], dict) else {}
+    streamed_turn = body.get("_atelierModelTurn")  # a streamed answer: every event's parts (streaming.MODEL_TURN_KEY)
+    if isinstance(streamed_turn, dict):
+        result.model_turn = streamed_turn
+    elif isinstance(get(first, "content"), dict):
+        result.model_turn = get(first, "content")
     texts: list[str] = []
     finish_notes: list[tuple[str, str]] = []
     for c_index, candidate in enumerate(candidates):

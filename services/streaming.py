@@ -93,6 +93,7 @@ class EventReading:
     body: dict  # the event without its thought parts
     thoughts: list[str] = field(default_factory=list)
     drafts: list[ReceivedImage] = field(default_factory=list)
+    model_parts: list = field(default_factory=list)  # candidates[0]'s parts as received, thoughts included (refine)
 
 
 def read_event(chunks: list[bytes], *, last: bool = False) -> EventReading | None:
@@ -161,6 +162,8 @@ def split_thoughts(value: dict) -> EventReading:
         if not isinstance(parts, list):
             continue
         kept = []
+        if not reading.model_parts:
+            reading.model_parts = list(parts)
         for part in parts:
             if not (isinstance(part, dict) and part.get("thought") is True):
                 kept.append(part)
@@ -262,9 +265,11 @@ class StreamMerger:
         self.usage: dict | None = None
         self.feedback: dict | None = None
         self.model_version: str | None = None
+        self.model_parts: list[dict] = []  # every event's parts in order, as received: the turn a refine sends back
 
-    def add(self, body: dict) -> None:
+    def add(self, body: dict, model_parts: list | None = None) -> None:
         self.events += 1
+        self.model_parts.extend(model_parts or ())
         if isinstance(get(body, "usageMetadata"), dict):
             self.usage = get(body, "usageMetadata")
         if isinstance(get(body, "promptFeedback"), dict):
@@ -305,7 +310,12 @@ class StreamMerger:
             body["usageMetadata"] = self.usage
         if self.model_version:
             body["modelVersion"] = self.model_version
+        if self.model_parts:
+            body[MODEL_TURN_KEY] = {"role": "model", "parts": self.model_parts}
         return body
+
+
+MODEL_TURN_KEY = "_atelierModelTurn"  # a merged body's unmerged model turn (read by protocol.parse_generate_content)
 
 
 def merge_array(values: list) -> dict:
@@ -317,5 +327,6 @@ def merge_array(values: list) -> dict:
                 envelope = value["error"]
                 code = envelope.get("code") if isinstance(envelope, dict) else None
                 raise error_from_envelope(envelope, int(code) if isinstance(code, int) else 500)
-            merger.add(split_thoughts(value).body)
+            reading = split_thoughts(value)
+            merger.add(reading.body, reading.model_parts)
     return merger.body()

@@ -33,6 +33,10 @@ class GenerationRequest:
     seed: int | None = None
     person_generation: str | None = None
     protocol: str | None = None  # for a model the catalog does not know; else the catalog's
+    # A refine: the earlier turns as sent on the wire (services/conversation.py builds them), and where they come from
+    # ({parent_generation_id, parent_image_index, thread_id}). Never in record() as bytes.
+    conversation: tuple[dict, ...] = field(default=(), repr=False, compare=False)
+    lineage: dict | None = field(default=None, compare=False)
 
     def record(self) -> dict:
         """What made the image, as stored in the library and in the file (never a key, never image bytes)."""
@@ -48,6 +52,8 @@ class GenerationRequest:
         }
         if self.protocol:
             record["protocol"] = self.protocol
+        if self.lineage:
+            record["lineage"] = dict(self.lineage)
         return record
 
 
@@ -98,6 +104,9 @@ class ParsedResponse:
     dropped: list[str] = field(default_factory=list)  # parts we refused (bad base64, not an image, too big)
     usage: Usage | None = None
     model_version: str | None = None
+    model_turn: dict | None = (
+        None  # generateContent: candidates[0].content exactly as received (a refine sends it back)
+    )
 
 
 @dataclass

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from services import imaging
 from services.errors import LibraryError
-from services.library import importing, organize, problems, queries, recovery, schema, similar
+from services.library import importing, organize, problems, queries, recovery, schema, similar, threads
 from services.library import rebuild as rebuilding
 from services.library import trash as deletion
 from services.library.files import GENERATOR, IMAGE_SUFFIXES, Files, iso, slugify
@@ -169,9 +169,10 @@ class Library:
             raise problems.disk_problem(self.root, exc) from exc
         generation_id = generation_id or uuid.uuid4().hex
         pid, started = recovery.this_process()
+        lineage = request.lineage or {}
         self.index.write(
             "INSERT INTO generations(id, created_at, prompt, model, endpoint, protocol, params, status, pid,"
-            " pid_started) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " pid_started, parent_id, parent_image_index, thread_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 generation_id,
                 created_at or time.time(),
@@ -183,6 +184,9 @@ class Library:
                 Status.RUNNING,
                 pid,
                 started,
+                lineage.get("parent_generation_id"),
+                lineage.get("parent_image_index"),
+                lineage.get("thread_id"),
             ),
         )
         return generation_id
@@ -200,6 +204,7 @@ class Library:
         endpoint: str,
         text: str = "",
         created_at: float | None = None,
+        conversation: dict | None = None,
     ) -> SavedImage:
         """Writes the file (atomically, metadata inside or beside), its thumbnail, then its index row.
 
@@ -220,6 +225,8 @@ class Library:
             "request": request.record(),
             "text": text,
         }
+        if conversation:  # the turn this image came from, for a refine (services/conversation.py)
+            record["conversation"] = conversation
         try:
             data = self.files.write_image(path, image, record)
         except OSError as exc:
@@ -338,6 +345,16 @@ class Library:
             person_generation=params.get("person_generation"),
             protocol=params.get("protocol"),
         )
+
+    def find_generations(self, prefix: str, limit: int = 3) -> list[str]:
+        """Generation ids starting with `prefix` (at most `limit`). A point lookup."""
+        with self.index.session() as conn:
+            return threads.find(conn, prefix, limit)
+
+    def thread(self, generation_id: str) -> list[HistoryEntry]:
+        """The turns from the thread's root down to this generation, root first; [] if it is unknown."""
+        with self.index.session() as conn:
+            return threads.path_to(conn, self.root, generation_id)
 
     def models_used(self) -> list[str]:
         with self.index.session() as conn:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.library import importing, problems, schema
+from services.library import importing, problems, schema, threads
 from services.library.files import IMAGE_SUFFIXES
 from services.library.index import Index
 from services.library.reading import ImageFile, Story, UnreadableFile, read_image_file
@@ -112,9 +112,10 @@ def index_file(conn: sqlite3.Connection, found: ImageFile, rel: str, created: fl
         text="",
     )
     request = story.request
+    lineage = request.get("lineage") if isinstance(request.get("lineage"), dict) else {}
     conn.execute(
         "INSERT OR IGNORE INTO generations(id, created_at, finished_at, prompt, model, endpoint, params,"
-        " status, text, attempts, protocol) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        " status, text, attempts, protocol, parent_id, parent_image_index, thread_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             story.generation_id,
             created,
@@ -127,6 +128,7 @@ def index_file(conn: sqlite3.Connection, found: ImageFile, rel: str, created: fl
             story.text,
             1,
             request.get("protocol") if isinstance(request.get("protocol"), str) else None,
+            *threads.lineage_values(lineage),
         ),
     )
     cursor = conn.execute(

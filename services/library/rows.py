@@ -47,6 +47,16 @@ class HistoryEntry:
             "cost_usd": self.cost_usd,
             "error": self.error,
             "batch_id": self.params.get("batch_id"),  # the batch a result came from; null outside batches
+            **self.lineage_json(),
+        }
+
+    def lineage_json(self) -> dict:
+        """{parent_generation_id, thread_id}: null and this generation's own id for a thread's root."""
+        lineage = self.params.get("lineage") if isinstance(self.params, dict) else None
+        lineage = lineage if isinstance(lineage, dict) else {}
+        return {
+            "parent_generation_id": lineage.get("parent_generation_id"),
+            "thread_id": lineage.get("thread_id") or self.generation_id,
         }
 
 

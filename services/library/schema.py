@@ -108,6 +108,15 @@ MIGRATIONS: dict[int, list[Step]] = {
         "CREATE TABLE image_hashes(sha256 TEXT PRIMARY KEY, dhash INTEGER NOT NULL) WITHOUT ROWID",
         "CREATE INDEX images_sha256 ON images(sha256)",
     ],
+    # Refine threads: a refine's parent generation, which of its images, and the thread's root generation (NULL for a
+    # root). The partial indexes serve "the children of X" and "the whole tree of thread T" without a scan.
+    6: [
+        "ALTER TABLE generations ADD COLUMN parent_id TEXT",
+        "ALTER TABLE generations ADD COLUMN parent_image_index INTEGER",
+        "ALTER TABLE generations ADD COLUMN thread_id TEXT",
+        "CREATE INDEX generations_parent ON generations(parent_id) WHERE parent_id IS NOT NULL",
+        "CREATE INDEX generations_thread ON generations(thread_id, created_at) WHERE thread_id IS NOT NULL",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -136,7 +145,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
             if version_of(conn) >= step:  # another process migrated meanwhile
                 conn.execute("COMMIT")
                 continue
-            for statement in MIGRATIONS.get(step, ()):  # a number another branch owns may not be merged yet
+            for statement in MIGRATIONS[step]:
                 if callable(statement):
                     statement(conn)
                 else:
