@@ -369,6 +369,15 @@ class GalleryView(QListView):
         self.setAccessibleName(tr("Gallery"))
         self.verticalScrollBar().setSingleStep(24)
 
+    def dataChanged(self, top_left, bottom_right, roles=()):  # noqa: N802 (Qt's virtual slot)
+        """A changed tile is repainted, never laid out again: QListView answers any dataChanged (a thumbnail
+        arriving, a day chip moving) with a layout of every row, 20,000 Python rowCount calls at 20,000 images. The
+        tiles have one size (uniform sizes on a fixed grid), so no data can move them."""
+        if top_left == bottom_right:
+            self.update(top_left)
+        else:
+            self.viewport().update()
+
     def set_edge(self, edge: int) -> None:
         self.edge = edge
         model = self.model()
