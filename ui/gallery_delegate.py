@@ -50,17 +50,17 @@ class GalleryDelegate(QStyledItemDelegate):
             self._paint_attempt(painter, rect, row, palette)
         elif pixmap is not None:
             size = pixmap.deviceIndependentSize().toSize()
-            if size.width() <= rect.width() and size.height() <= rect.height():
+            fitted = size.scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            if 0 <= fitted.width() - size.width() <= 8 and 0 <= fitted.height() - size.height() <= 8:
                 # Decoded at the tile's size: drawn 1:1 (scaling it by the few pixels of the margin cost a
-                # transformed blit per tile, most of a scroll's paint time).
+                # transformed blit per tile, most of a scroll's paint time). Smaller pictures are still enlarged.
                 painter.drawPixmap(
                     rect.left() + (rect.width() - size.width()) // 2,
                     rect.top() + (rect.height() - size.height()) // 2,
                     pixmap,
                 )
             else:
-                size.scale(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
-                target = QRect(0, 0, size.width(), size.height())
+                target = QRect(0, 0, fitted.width(), fitted.height())
                 target.moveCenter(rect.center())
                 painter.drawPixmap(target, pixmap)
         if row[R.FAVOURITE]:
