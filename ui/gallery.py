@@ -370,9 +370,8 @@ class GalleryView(QListView):
         self.verticalScrollBar().setSingleStep(24)
 
     def dataChanged(self, top_left, bottom_right, roles=()):  # noqa: N802 (Qt's virtual slot)
-        """A changed tile is repainted, never laid out again: QListView answers any dataChanged (a thumbnail
-        arriving, a day chip moving) with a layout of every row, 20,000 Python rowCount calls at 20,000 images. The
-        tiles have one size (uniform sizes on a fixed grid), so no data can move them."""
+        """Repaints the tile, no layout: QListView lays out every row (20,000 Python rowCount calls) on any
+        dataChanged, e.g. each arriving thumbnail; uniform tiles on a fixed grid cannot move."""
         if top_left == bottom_right:
             self.update(top_left)
         else:
