@@ -370,8 +370,7 @@ class GalleryView(QListView):
         self.verticalScrollBar().setSingleStep(24)
 
     def dataChanged(self, top_left, bottom_right, roles=()):  # noqa: N802 (Qt's virtual slot)
-        """Repaints the tile, no layout: QListView lays out every row (20,000 Python rowCount calls) on any
-        dataChanged, e.g. each arriving thumbnail; uniform tiles on a fixed grid cannot move."""
+        # Repaint only: QListView lays out every row (20,000 Python rowCount calls) on any dataChanged; uniform tiles.
         if top_left == bottom_right:
             self.update(top_left)
         else:
