@@ -105,8 +105,8 @@ def test_generate_click_a_tile_see_it_in_the_viewer(qtbot, window):
     click_tile(qtbot, window, 1)
     assert window.browser.gallery.currentIndex().row() == 1
     qtbot.waitUntil(window.details.viewer.has_image, timeout=10_000)
-    qtbot.waitUntil(lambda: "a lighthouse at dusk" in window.details.details.text(), timeout=5000)
-    assert "gemini-3.1-flash-image" in window.details.details.text()
+    qtbot.waitUntil(lambda: "a lighthouse at dusk" in window.details.details.toPlainText(), timeout=5000)
+    assert "gemini-3.1-flash-image" in window.details.details.toPlainText()
     assert "Done" in window.jobs.row_for(job).state.text()
     assert window.panel.prompt.history[-1] == "a lighthouse at dusk"
     created = window.library.generation(job.generation_id).created_at
@@ -177,7 +177,7 @@ def test_blocked_attempt_is_explained(qtbot, window):
     gallery_row = model_of(window).rows[0]
     assert gallery_row[R.IMAGE_ID] is None and gallery_row[R.STATUS] == "blocked"
     click_tile(qtbot, window, 0)
-    qtbot.waitUntil(lambda: "PROHIBITED_CONTENT" in window.details.details.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "PROHIBITED_CONTENT" in window.details.details.toPlainText(), timeout=5000)
     qtbot.mouseClick(window.browser.show_failed, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: model_of(window).rowCount() == 0)
 

@@ -203,3 +203,41 @@ def test_a_new_image_on_a_new_day_moves_the_header(gallery_model):
     today = (3, "g3", datetime.now().timestamp(), "ok", "s3", "c.png", 1, 1, 0, "m", None)
     gallery_model.prepend([today])
     assert headers(gallery_model) == [0, 1]
+
+
+def test_a_changed_tile_is_repainted_without_laying_out_every_row(qtbot, library):
+    """QListView lays out all rows again on any dataChanged; each arriving thumbnail used to cost one Python
+    rowCount call per row in the library (the selection stall of issue #10). The grid's tiles cannot move, so the
+    view repaints the tile instead."""
+    from ui.gallery import GalleryListing, GalleryModel, GalleryView
+
+    class CountingModel(GalleryModel):
+        calls = 0
+
+        def rowCount(self, parent=None):  # noqa: N802
+            CountingModel.calls += 1
+            return super().rowCount(parent)
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    model = CountingModel(library)
+    view = GalleryView()
+    qtbot.addWidget(view)
+    try:
+        model.set_rows(GalleryListing.of(rows_over_days(3000, 1)))
+        view.setModel(model)
+        view.resize(800, 600)
+        view.show()
+        qtbot.waitUntil(lambda: view.visible_rows() and view.visible_rows().start == 0, timeout=5000)
+        qtbot.wait(300)  # the batched layout of all rows finishes
+        CountingModel.calls = 0
+        view.setCurrentIndex(model.index(5))
+        model.dataChanged.emit(model.index(3), model.index(3))  # a thumbnail arrived
+        model.dataChanged.emit(model.index(0), model.index(20))  # day chips moved
+        qtbot.wait(300)
+        assert 0 < CountingModel.calls < 1000  # a repaint asks about the visible rows; a layout asks 3,000 times
+        assert view.visualRect(model.index(2999)).isValid()  # every row still laid out
+    finally:
+        model.loader.stop()
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -33,8 +33,9 @@ class GalleryDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
         model = index.model()
-        if hasattr(model, "tile") and 0 <= index.row() < model.rowCount():
-            row, pixmap, day = model.tile(index.row())
+        tile = getattr(model, "tile", None)
+        if tile is not None and 0 <= index.row() < len(model.rows):
+            row, pixmap, day = tile(index.row())
         else:
             row = index.data(ROW_ROLE)
             pixmap, day = index.data(Qt.ItemDataRole.DecorationRole), index.data(DAY_ROLE)
@@ -49,10 +50,19 @@ class GalleryDelegate(QStyledItemDelegate):
             self._paint_attempt(painter, rect, row, palette)
         elif pixmap is not None:
             size = pixmap.deviceIndependentSize().toSize()
-            size.scale(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRect(0, 0, size.width(), size.height())
-            target.moveCenter(rect.center())
-            painter.drawPixmap(target, pixmap)
+            fitted = size.scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            if 0 <= fitted.width() - size.width() <= 8 and 0 <= fitted.height() - size.height() <= 8:
+                # Decoded at the tile's size: drawn 1:1 (scaling it by the few pixels of the margin cost a
+                # transformed blit per tile, most of a scroll's paint time). Smaller pictures are still enlarged.
+                painter.drawPixmap(
+                    rect.left() + (rect.width() - size.width()) // 2,
+                    rect.top() + (rect.height() - size.height()) // 2,
+                    pixmap,
+                )
+            else:
+                target = QRect(0, 0, fitted.width(), fitted.height())
+                target.moveCenter(rect.center())
+                painter.drawPixmap(target, pixmap)
         if row[R.FAVOURITE]:
             painter.setPen(QColor(255, 196, 0))
             font = QFont(painter.font())
