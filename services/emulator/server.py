@@ -83,7 +83,7 @@ class Emulator:
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server = _Server((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.emulator = self
         self._thread: threading.Thread | None = None
@@ -231,6 +231,15 @@ class Emulator:
 
     def _maybe_snake(self, value):
         return to_snake(value) if self.snake_case else value
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up (a cancelled job, a test that cuts the connection) is normal here: no traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
