@@ -3,8 +3,9 @@ rate, duplicates (cli_organize.py); refine and thread (cli_refine.py); batch (cl
 Its JSON and exit codes are a contract.
 
 Exit codes: 0 at least one image saved; 2 bad input, nothing sent; 3 blocked or no image; 4 the server refused or
-retries ran out; 5 network failure or timeout; 6 the image could not be saved (disk); 130 interrupted; 1 a bug
-(the traceback goes to the log file, never to the terminal).
+retries ran out; 5 network failure or timeout; 6 the image could not be saved (disk); 7 a spending cap would be
+crossed, nothing sent; 75 a batch is not finished yet; 130 interrupted; 1 a bug (the traceback goes to the log file,
+never to the terminal).
 """
 
 from __future__ import annotations
