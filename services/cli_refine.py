@@ -68,7 +68,7 @@ def cmd_refine(args, services) -> int:
         model = services.catalog.resolve(request.model, request.protocol)
         validate(request, model)
         estimate = conversation.estimate(request, model)
-        service = GenerationService(services.catalog, library)
+        service = GenerationService(services.catalog, library, ledger=services.ledger())
         if not args.json:
             print(
                 f"Refining image {args.image_index} of {generation_id[:8]} with {model.id} on {endpoint.label} "

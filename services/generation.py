@@ -123,7 +123,13 @@ class GenerationService:
         spend_key = endpoint_key(endpoint)
         if self.ledger is None or spend_key in FREE_ENDPOINTS:
             return spend_key, None
-        estimate = pricing.estimate_job(model.id, request.count, request.size, len(request.references))
+        earlier = sum(  # a refine sends every earlier image of its conversation again
+            1
+            for turn in request.conversation
+            for part in turn.get("parts", ())
+            if {"inlineData", "inline_data"} & set(part)
+        )
+        estimate = pricing.estimate_job(model.id, request.count, request.size, len(request.references), earlier)
         pending = dict(self._on_the_way)
         await asyncio.to_thread(self.ledger.check, spend_key, estimate, None, pending)
         if estimate:

@@ -277,3 +277,17 @@ def test_a_budget_refuses_the_job_that_would_cross_it_after_the_one_before_went_
 def test_an_unknown_command_or_option_is_bad_input_never_a_window(args):
     code, out, err = atelier(*args, env={"QT_QPA_PLATFORM": "offscreen"}, timeout=60)
     assert code == 2 and err.startswith("atelier: ") and "Traceback" not in err
+
+
+def test_refine_is_refused_by_a_budget_like_generate(tmp_path):
+    lib = str(tmp_path / "lib")
+    env = {"GEMINI_API_KEY": "k-budget-456"}
+    with Emulator() as server:
+        where = ("--endpoint", server.url, "--auth", "header", "--library", lib)
+        code, first, _ = gen_json("a lighthouse", "--model", "gemini-3-pro-image", *where, env=env)
+        assert code == 0
+        assert atelier("budget", "set", "--daily", "0.20", "--endpoint", server.url, env=env)[0] == 0
+        sent = len(server.requests)
+        code, out, err = atelier("refine", first["generation_id"], "make it stormy", *where, "--json", env=env)
+        assert code == 7 and json.loads(out)["status"] == "budget" and "left" in err
+        assert len(server.requests) == sent  # nothing was sent
