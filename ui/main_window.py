@@ -20,6 +20,7 @@ from ui.browser import Browser
 from ui.common import TaskSlots, tr
 from ui.generate_panel import GeneratePanel
 from ui.image_actions import ImageActions
+from ui.import_menu import ImportControls
 from ui.menus import build_menus
 from ui.notices import Notice, connection_notice, failure_notice
 from ui.pause_banner import PauseBanner
@@ -50,6 +51,7 @@ class MainWindow(QMainWindow):
         self.browser = Browser(self.studio, int(state.get("thumb_size", 192)), self.show_error, self)
         self.actions = ImageActions(self.studio, self.browser, self.panel, self)
         self.batches = BatchesControls(services, self.studio, self.banner, self, lambda _saved: self.browser.reload())
+        self.importing = ImportControls(self.studio, self, self.browser.reload)
         self.jobs = self.details = None  # built after the first paint (_build_after_paint)
         self._jobs_slot, self._details_slot = QWidget(self), QWidget(self)
         self.studio.libraryOpened.connect(self._library_opened)
@@ -257,6 +259,7 @@ class MainWindow(QMainWindow):
         for part in (self, self.panel, self.details, self.actions, self.jobs, self.spending):
             if part is not None:
                 part.tasks.cancel_all()
+        await self.importing.shutdown()
         await self.browser.shutdown()
         if self.library is not None:
             try:

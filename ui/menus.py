@@ -24,6 +24,8 @@ def build_menus(window) -> None:
     if window.settings_action.shortcut().isEmpty():
         window.settings_action.setShortcut(QKeySequence("Ctrl+,"))
     file_menu.addAction(window.settings_action)
+    file_menu.addAction(window.importing.add_folder_action)
+    file_menu.addAction(window.importing.import_files_action)
     file_menu.addAction(action(window, "Open library folder", window.open_library_folder))
     file_menu.addAction(action(window, "Rebuild index from image files", window.actions.rebuild_index))
     file_menu.addSeparator()
