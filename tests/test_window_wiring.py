@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication
 
 from tests import test_window
-from tests.test_window import close_window, open_window
+from tests.test_window import click_tile, close_window, open_window, press_on_gallery
+from ui.boards import IMAGE_SHA_MIME, shas_of
 from ui.importer import ImportPanel
 
 services = test_window.services  # the fixture: a demo-endpoint Services in an isolated home
@@ -54,5 +57,71 @@ def test_import_files_copies_them_into_the_library(qtbot, qloop, services, tmp_p
         assert all((window.library.root / r.path).is_file() for r in rows)
         assert all((window.library.root / r.path).resolve().is_relative_to(window.library.root.resolve()) for r in rows)
         assert all((window.library.root / r.path).resolve().parent != files[0].parent.resolve() for r in rows)
+    finally:
+        close_window(qtbot, window)
+
+
+def import_into(qtbot, window, folder: Path, count: int) -> list:
+    assert window.importing.panel.start(write_images(folder, count), copy=True)
+    qtbot.waitUntil(lambda: window.browser.gallery_model.rowCount() == count, timeout=15_000)
+    qtbot.waitUntil(lambda: not window.importing.panel.running and not window.browser.tasks.pending(), timeout=10_000)
+    return list(window.browser.gallery_model.rows)
+
+
+def test_pressing_3_on_a_selected_tile_gives_it_three_stars(qtbot, qloop, services, tmp_path):
+    window = open_window(qtbot, services)
+    try:
+        rows = import_into(qtbot, window, tmp_path / "in", 3)
+        click_tile(qtbot, window, 1)
+        press_on_gallery(qtbot, window, Qt.Key.Key_3)
+        chosen, other = rows[1].sha256, rows[0].sha256
+
+        def rating(sha):
+            return window.library.organize_info([sha]).get(sha, {}).get("rating")
+
+        qtbot.waitUntil(lambda: rating(chosen) == 3, timeout=10_000)
+        assert rating(other) in (0, None)
+        press_on_gallery(qtbot, window, Qt.Key.Key_X)  # reject: hidden from the gallery
+        qtbot.waitUntil(lambda: window.browser.gallery_model.rowCount() == 2, timeout=10_000)
+        assert chosen not in {r.sha256 for r in window.browser.gallery_model.rows}
+    finally:
+        close_window(qtbot, window)
+
+
+def send_drop(target, mime, at: QPoint) -> bool:
+    actions = Qt.DropAction.CopyAction | Qt.DropAction.MoveAction
+    for kind in (QDragEnterEvent, QDragMoveEvent):
+        QApplication.sendEvent(
+            target, kind(at, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        )
+    drop = QDropEvent(at, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+    return drop.isAccepted()
+
+
+def test_tiles_dragged_onto_a_board_join_it_and_selecting_the_board_filters_the_gallery(
+    qtbot, qloop, services, tmp_path
+):
+    window = open_window(qtbot, services)
+    try:
+        rows = import_into(qtbot, window, tmp_path / "in", 3)
+        sidebar = window.organize.boards
+        assert sidebar.isVisible() and sidebar.parent() is window.organize.area
+        model = window.browser.gallery_model
+        mime = model.mimeData([model.index(0), model.index(2)])
+        assert mime.hasFormat(IMAGE_SHA_MIME) and shas_of(mime) == [rows[0].sha256, rows[2].sha256]
+        sidebar.new_board.setFocus()
+        qtbot.keyClicks(sidebar.new_board, "Forest")
+        qtbot.keyClick(sidebar.new_board, Qt.Key.Key_Return)
+        board_list = sidebar.list
+        item = board_list.item(1)
+        assert "Forest" in item.text()
+        assert send_drop(board_list.viewport(), mime, board_list.visualItemRect(item).center())
+        qtbot.waitUntil(lambda: any(b["name"] == "Forest" and b["count"] == 2 for b in sidebar.boards), timeout=10_000)
+        board_list.setCurrentRow(1)
+        qtbot.waitUntil(lambda: model.rowCount() == 2 and not window.browser.tasks.pending(), timeout=10_000)
+        assert {r.sha256 for r in model.rows} == {rows[0].sha256, rows[2].sha256}
+        board_list.setCurrentRow(0)  # All images
+        qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=10_000)
     finally:
         close_window(qtbot, window)
