@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication
@@ -123,5 +124,56 @@ def test_tiles_dragged_onto_a_board_join_it_and_selecting_the_board_filters_the_
         assert {r.sha256 for r in model.rows} == {rows[0].sha256, rows[2].sha256}
         board_list.setCurrentRow(0)  # All images
         qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=10_000)
+    finally:
+        close_window(qtbot, window)
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support raise")  # its own window; offscreen cannot raise it
+def test_compare_selected_opens_the_compare_view_with_the_chosen_images(qtbot, qloop, services, tmp_path):
+    window = open_window(qtbot, services)
+    try:
+        import_into(qtbot, window, tmp_path / "in", 3)
+        click_tile(qtbot, window, 0)
+        window.organize.compare_action.trigger()  # one image: a sentence, no view
+        assert window.organize.compare_view is None
+        assert "2 to 4" in window.banner.label.text()
+        click_tile(qtbot, window, 2, Qt.KeyboardModifier.ControlModifier)
+        assert window.organize.compare_action in window.menuBar().actions()[1].menu().actions()
+        window.organize.compare_action.trigger()
+        view = window.organize.compare_view
+        assert view is not None and view.isVisible()
+        qtbot.waitUntil(lambda: len(view.panes) == 2 and not view.tasks.pending(), timeout=10_000)
+        assert all(not image.isNull() and image.width() == 64 for image in view.images)
+    finally:
+        close_window(qtbot, window)
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support raise")  # its own window; offscreen cannot raise it
+def test_duplicates_keep_one_trashes_the_other_and_undo_brings_it_back(qtbot, qloop, services, tmp_path):
+    folder = tmp_path / "twins"
+    folder.mkdir()
+    for name, corner in (("a.png", QColor(10, 10, 10)), ("b.png", QColor(12, 12, 12))):
+        image = QImage(96, 96, QImage.Format.Format_RGB32)
+        image.fill(QColor(200, 120, 40))
+        for x in range(48):
+            for y in range(48):
+                image.setPixelColor(x, y, QColor(20, 60, 160))
+        image.setPixelColor(95, 95, corner)  # not the same file, but a look-alike
+        assert image.save(str(folder / name))
+    window = open_window(qtbot, services)
+    try:
+        assert window.importing.panel.start([folder / "a.png", folder / "b.png"], copy=True)
+        model = window.browser.gallery_model
+        qtbot.waitUntil(lambda: model.rowCount() == 2 and not window.importing.panel.running, timeout=15_000)
+        window.organize.duplicates_action.trigger()
+        view = window.organize.duplicates_view
+        qtbot.waitUntil(lambda: len(view.groups) == 1 and not view.tasks.pending(), timeout=15_000)
+        keep, other = view.groups[0][0]["image_id"], view.groups[0][1]["image_id"]
+        view.keep_one(keep, [other])
+        qtbot.waitUntil(lambda: model.rowCount() == 1 and window.undo_button.isVisible(), timeout=10_000)
+        assert model.rows[0].image_id == keep
+        qtbot.mouseClick(window.undo_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: model.rowCount() == 2, timeout=10_000)
+        assert {r.image_id for r in model.rows} == {keep, other}
     finally:
         close_window(qtbot, window)

@@ -52,7 +52,7 @@ class MainWindow(QMainWindow):
         self.browser = Browser(self.studio, int(state.get("thumb_size", 192)), self.show_error, self)
         self.actions = ImageActions(self.studio, self.browser, self.panel, self)
         self.batches = BatchesControls(services, self.studio, self.banner, self, lambda _saved: self.browser.reload())
-        self.organize = OrganizeControls(self.studio, self.browser, self.show_error, self)
+        self.organize = OrganizeControls(self.studio, self.browser, self.actions, self.show_error, self)
         self.importing = ImportControls(self.studio, self, self.browser.reload)
         self.jobs = self.details = None  # built after the first paint (_build_after_paint)
         self._jobs_slot, self._details_slot = QWidget(self), QWidget(self)
@@ -261,6 +261,7 @@ class MainWindow(QMainWindow):
         for part in (self, self.panel, self.details, self.actions, self.jobs, self.spending, self.organize):
             if part is not None:
                 part.tasks.cancel_all()
+        self.organize.close_views()
         await self.importing.shutdown()
         await self.browser.shutdown()
         if self.library is not None:

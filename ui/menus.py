@@ -35,6 +35,7 @@ def build_menus(window) -> None:
     edit_menu.addSeparator()
     for part_action in window.actions.actions.values():
         edit_menu.addAction(part_action)
+    edit_menu.addAction(window.organize.compare_action)
     edit_menu.addSeparator()
     edit_menu.addAction(action(window, "Find", window.browser.focus_search, QKeySequence.StandardKey.Find))
     view_menu = bar.addMenu(tr("&View"))
@@ -46,6 +47,7 @@ def build_menus(window) -> None:
     view_menu.addSeparator()
     view_menu.addAction(window.spending.open_action)
     view_menu.addAction(window.batches.open_action)
+    view_menu.addAction(window.organize.duplicates_action)
     help_menu = bar.addMenu(tr("&Help"))
     help_menu.addAction(action(window, "About Atelier", window.about))
     window.browser.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
