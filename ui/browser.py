@@ -12,13 +12,24 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from services.jobs import Job
 from services.library import GalleryRow, HistoryQuery, Library
 from services.types import SavedImage
 from ui.common import TaskSlots, tr
-from ui.gallery import GalleryModel, GalleryView, key_of, load_gallery, make_row
+from ui.gallery import GalleryView, key_of, load_gallery, make_row
+from ui.gallery_drag import DraggableGalleryModel
 from ui.studio import Studio
 
 R = GalleryRow
@@ -36,6 +47,7 @@ class Browser(QWidget):
         self.tasks = TaskSlots(show_error)
         self.query_version = 0  # bumped by every reload: an undo after a new query asks the index again
         self._current_key = None
+        self.board: str | None = None  # only this board's images (the boards sidebar sets it)
         self._arrived: list[tuple] = []  # results prepended while a reload runs
         self.search = QLineEdit(self)
         self.search.setPlaceholderText(tr("Search prompts…"))
@@ -71,9 +83,11 @@ class Browser(QWidget):
         self.thumb_size.setAccessibleName(tr("Thumbnail size"))
         self.thumb_size.valueChanged.connect(lambda value: self.gallery.set_edge(value))
         self.gallery = GalleryView(self)
+        self.gallery.setDragEnabled(True)
+        self.gallery.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.gallery.set_edge(thumb_size)
         self.gallery.doubleClicked.connect(lambda index: self.activated.emit(self._row_at(index.row())))
-        self.gallery_model: GalleryModel | None = None
+        self.gallery_model: DraggableGalleryModel | None = None
         self.gallery_count = QLabel(self)
         self.empty_hint = QLabel(tr("Opening the library…"), self)
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -98,7 +112,7 @@ class Browser(QWidget):
 
     def attach_library(self, library: Library) -> None:
         self.library = library
-        self.gallery_model = GalleryModel(library, parent=self)
+        self.gallery_model = DraggableGalleryModel(library, parent=self)
         self.gallery.setModel(self.gallery_model)
         self.gallery.set_edge(self.thumb_size.value())
         self.gallery.selectionModel().currentChanged.connect(self._current_changed)
@@ -119,6 +133,7 @@ class Browser(QWidget):
             favourites_only=self.favourites_only.isChecked(),
             include_failed=self.show_failed.isChecked(),
             since=since,
+            board=self.board,
         )
 
     def reload(self, *_) -> asyncio.Task | None:
@@ -149,6 +164,8 @@ class Browser(QWidget):
 
     def _filters_decide(self, model_id: str) -> bool | None:
         """Whether a new result belongs in the listing, or None when only the index can tell."""
+        if self.board is not None:
+            return False  # a new image is on no board yet
         if self.search.text().strip() or self.favourites_only.isChecked():
             return None
         return self.model_filter.currentData() in (None, model_id)

@@ -200,6 +200,12 @@ class ImageActions(QObject):
 
         self.tasks.run(None, delete())
 
+    def add_undo(self, keys: list[str]) -> None:
+        """Images another part sent to the trash (restore() keys): Undo brings them back like a Delete."""
+        if keys:
+            self.undo_stack.append((list(keys), self.browser.query_version))
+            self._undo_changed()
+
     def undo_delete(self) -> None:
         if not self.undo_stack:
             return

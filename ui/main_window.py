@@ -20,8 +20,10 @@ from ui.browser import Browser
 from ui.common import TaskSlots, tr
 from ui.generate_panel import GeneratePanel
 from ui.image_actions import ImageActions
+from ui.import_menu import ImportControls
 from ui.menus import build_menus
 from ui.notices import Notice, connection_notice, failure_notice
+from ui.organize_menu import OrganizeControls
 from ui.pause_banner import PauseBanner
 from ui.spending_menu import SpendingControls
 from ui.studio import ConnectionState, Studio
@@ -50,6 +52,8 @@ class MainWindow(QMainWindow):
         self.browser = Browser(self.studio, int(state.get("thumb_size", 192)), self.show_error, self)
         self.actions = ImageActions(self.studio, self.browser, self.panel, self)
         self.batches = BatchesControls(services, self.studio, self.banner, self, lambda _saved: self.browser.reload())
+        self.organize = OrganizeControls(self.studio, self.browser, self.actions, self.show_error, self)
+        self.importing = ImportControls(self.studio, self, self.browser.reload)
         self.jobs = self.details = None  # built after the first paint (_build_after_paint)
         self._jobs_slot, self._details_slot = QWidget(self), QWidget(self)
         self.studio.libraryOpened.connect(self._library_opened)
@@ -72,7 +76,7 @@ class MainWindow(QMainWindow):
         self._left_column = column
         left.setMinimumWidth(320)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        for part in (left, self.browser, self._details_slot):
+        for part in (left, self.organize.area, self._details_slot):
             self.splitter.addWidget(part)
         for i, stretch in enumerate((0, 3, 2)):
             self.splitter.setStretchFactor(i, stretch)
@@ -254,9 +258,11 @@ class MainWindow(QMainWindow):
         import asyncio
 
         await self.studio.shutdown()
-        for part in (self, self.panel, self.details, self.actions, self.jobs, self.spending):
+        for part in (self, self.panel, self.details, self.actions, self.jobs, self.spending, self.organize):
             if part is not None:
                 part.tasks.cancel_all()
+        self.organize.close_views()
+        await self.importing.shutdown()
         await self.browser.shutdown()
         if self.library is not None:
             try:

@@ -24,6 +24,8 @@ def build_menus(window) -> None:
     if window.settings_action.shortcut().isEmpty():
         window.settings_action.setShortcut(QKeySequence("Ctrl+,"))
     file_menu.addAction(window.settings_action)
+    file_menu.addAction(window.importing.add_folder_action)
+    file_menu.addAction(window.importing.import_files_action)
     file_menu.addAction(action(window, "Open library folder", window.open_library_folder))
     file_menu.addAction(action(window, "Rebuild index from image files", window.actions.rebuild_index))
     file_menu.addSeparator()
@@ -33,6 +35,7 @@ def build_menus(window) -> None:
     edit_menu.addSeparator()
     for part_action in window.actions.actions.values():
         edit_menu.addAction(part_action)
+    edit_menu.addAction(window.organize.compare_action)
     edit_menu.addSeparator()
     edit_menu.addAction(action(window, "Find", window.browser.focus_search, QKeySequence.StandardKey.Find))
     view_menu = bar.addMenu(tr("&View"))
@@ -44,6 +47,7 @@ def build_menus(window) -> None:
     view_menu.addSeparator()
     view_menu.addAction(window.spending.open_action)
     view_menu.addAction(window.batches.open_action)
+    view_menu.addAction(window.organize.duplicates_action)
     help_menu = bar.addMenu(tr("&Help"))
     help_menu.addAction(action(window, "About Atelier", window.about))
     window.browser.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
