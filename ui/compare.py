@@ -11,7 +11,7 @@ import asyncio
 import html
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QImageReader, QPainter, QPen, QPixmap
+from PySide6.QtGui import QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QGraphicsPixmapItem,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from services.compare_text import settings_diff, word_diff
 from ui.common import TaskSlots, tr
+from ui.drafts import preview_file
 
 MAX_EDGE = 4096  # decoded no larger: four 4K images stay under 300 MB
 ZOOM_STEP = 1.25
@@ -34,15 +35,7 @@ ZOOM_STEP = 1.25
 
 def decode(path: str) -> QImage:
     """The image, scaled down to MAX_EDGE, in a worker thread (a null QImage if it cannot be read)."""
-    from PySide6.QtCore import QSize
-
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if size.isValid() and max(size.width(), size.height()) > MAX_EDGE:
-        scale = MAX_EDGE / max(size.width(), size.height())
-        reader.setScaledSize(QSize(round(size.width() * scale), round(size.height() * scale)))
-    return reader.read()
+    return preview_file(path, MAX_EDGE) or QImage()
 
 
 class Pane(QGraphicsView):

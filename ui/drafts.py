@@ -1,5 +1,5 @@
-"""Small previews of a running job's pictures, decoded at thumbnail size on a worker thread (never a QPixmap there):
-a 20 MB draft must not stall the GUI thread."""
+"""Pictures decoded no larger than needed, on a worker thread (never a QPixmap there): a running job's draft
+previews (a 20 MB draft must not stall the GUI thread), the compare view's images, the duplicates view's icons."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ DRAFT_EDGE = 72  # pixels: the longest side of a preview in a job's row
 
 
 def _read_scaled(reader: QImageReader, edge: int) -> QImage | None:
+    reader.setAutoTransform(True)  # a JPEG's EXIF orientation, as every viewer shows it
     size = reader.size()
     if size.isValid():
         scale = min(1.0, edge / max(size.width(), size.height(), 1))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -20,19 +20,14 @@ from PySide6.QtWidgets import (
 
 from services.library import similar
 from ui.common import TaskSlots, tr
+from ui.drafts import preview_file
 
 MEMBER_ROLE = Qt.ItemDataRole.UserRole + 1
 ICON_EDGE = 96
 
 
 def _thumbnail(path: str) -> QImage:
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if size.isValid() and max(size.width(), size.height()) > ICON_EDGE:
-        scale = ICON_EDGE / max(size.width(), size.height())
-        reader.setScaledSize(QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale))))
-    return reader.read()
+    return preview_file(path, ICON_EDGE) or QImage()
 
 
 class DuplicatesView(QWidget):

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services import imaging, interop, metadata
+from services import interop, metadata
 from services.library.files import IMAGE_SUFFIXES, write_atomically
 from services.library.folders import AddedFolder, walk_images
-from services.library.reading import UnreadableFile
+from services.library.reading import UnreadableFile, read_whole_image
 from services.status import Status
 
 if TYPE_CHECKING:
@@ -70,21 +70,10 @@ def new_report() -> dict:
 def read_found(path: Path | str, key: str, folder_id: str | None, sidecar_of: Path | str | None = None) -> Found:
     """Reads one file (UnreadableFile with a sentence when it is not a whole image). `sidecar_of`: the image path
     whose Atelier sidecar to read when the file has no record inside (the path itself when not known)."""
-    try:
-        with open(path, "rb") as f:
-            stat = os.fstat(f.fileno())
-            if stat.st_size > MAX_FILE_BYTES:
-                raise UnreadableFile(f"It is larger than {MAX_FILE_BYTES // 2**20} MB, too large for an image.")
-            data = f.read()
-    except OSError as exc:
-        raise UnreadableFile(f"It cannot be read ({exc.strerror or exc}).") from exc
-    try:
-        mime, width, height = imaging.check_image(data)
-    except imaging.ImageFormatError as exc:
-        raise UnreadableFile(f"It is not a whole image ({exc}).") from exc
+    data, mime, width, height, mtime = read_whole_image(path, MAX_FILE_BYTES)
     info = metadata.read_info(data, os.path.basename(path), sidecar_of)
     sha = hashlib.sha256(data).hexdigest()
-    return Found(key, folder_id, mime, width, height, sha, len(data), stat.st_mtime, info)
+    return Found(key, folder_id, mime, width, height, sha, len(data), mtime, info)
 
 
 def generation_id_of(key: str) -> str:
