@@ -176,7 +176,7 @@ def test_slots_shrink_without_stopping_running_jobs_and_grow_at_once():
 
 
 def test_resizing_the_queue_while_jobs_run_never_exceeds_the_new_limit(library, emulator):
-    emulator.script(*[Fault(status=200, delay=0.2) for _ in range(6)])
+    emulator.latency = 0.2  # every answer takes a while, so jobs overlap
 
     async def main():
         queue, _ = queue_for(library, emulator, max_parallel=3)
@@ -192,7 +192,7 @@ def test_resizing_the_queue_while_jobs_run_never_exceeds_the_new_limit(library, 
         return jobs, most
 
     jobs, most = run(main())
-    assert all(j.status is Status.OK for j in jobs) and most == 1
+    assert all(j.status is Status.OK for j in jobs) and most == 1, (most, [j.status for j in jobs])
 
 
 def test_submit_never_reaches_for_the_connection(library, emulator):
