@@ -32,6 +32,7 @@ from services.errors import BudgetError, InputError
 from services.events import Draft, GenerationEvent, ImageSaved, Retrying, Started, Thought
 from services.generation import GenerationService, validate
 from services.ledger import endpoint_key
+from services.parallel import ParallelLimit
 from services.status import ErrorKind, Status
 from services.types import GenerationRequest, GenerationResult, SavedImage
 
@@ -155,41 +156,6 @@ JobEvent = JobAdded | JobChanged | JobImage | JobFinished | JobProgress | Endpoi
 Listener = Callable[[JobEvent], None]
 
 
-class Slots:
-    """A limit on running jobs that can change while jobs run: a smaller limit lets running jobs finish and starts
-    no new one until they are under it; a larger one starts waiting jobs at once. (Swapping a semaphore would let
-    old and new holders run side by side.)"""
-
-    def __init__(self, limit: int):
-        self.limit = max(1, limit)
-        self.used = 0
-        self._waiters: list[asyncio.Future] = []
-
-    async def acquire(self) -> None:
-        while self.used >= self.limit:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        self.used += 1
-
-    def release(self) -> None:
-        self.used -= 1
-        self._wake()
-
-    def resize(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self._wake()
-
-    def _wake(self) -> None:
-        for waiter in self._waiters[: max(0, self.limit - self.used)]:
-            if not waiter.done():
-                waiter.set_result(None)
-
-
 class JobQueue:
     def __init__(
         self,
@@ -201,7 +167,7 @@ class JobQueue:
         endpoint and key to be known)."""
         self.service = service
         self._connection = connection
-        self.slots = Slots(max_parallel)
+        self.slots = ParallelLimit(max(1, max_parallel))
         self._ids = itertools.count(1)
         self.jobs: list[Job] = []
         self._listeners: list[Listener] = []
@@ -213,7 +179,7 @@ class JobQueue:
         return lambda: self._listeners.remove(listener)
 
     def set_max_parallel(self, value: int) -> None:
-        self.slots.resize(value)
+        self.slots.set_limit(max(1, value))
         self.service.set_max_parallel(value)
 
     def _emit(self, event: JobEvent) -> None:
@@ -336,8 +302,7 @@ class JobQueue:
         pausing: tuple | None = None
         try:
             while True:
-                await self.slots.acquire()
-                try:
+                async with self.slots:
                     if job.status is Status.WAITING:
                         self._change(job, Status.RUNNING)
                     connection = await self._connection()
@@ -356,8 +321,6 @@ class JobQueue:
                             on_event=on_event,
                         )
                         break
-                finally:
-                    self.slots.release()
                 job.paused_on = spend_key
                 if job.status is not Status.PAUSED:
                     self._change(job, Status.PAUSED)

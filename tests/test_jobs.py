@@ -6,7 +6,8 @@ import pytest
 
 from services.client import RetryPolicy
 from services.emulator import Fault, google_error
-from services.jobs import TRANSITIONS, Connection, Job, JobAdded, JobFinished, JobImage, JobQueue, Slots
+from services.jobs import TRANSITIONS, Connection, Job, JobAdded, JobFinished, JobImage, JobQueue
+from services.parallel import ParallelLimit
 from services.status import ErrorKind, Status
 from services.types import GenerationRequest
 from tests.conftest import run
@@ -152,25 +153,25 @@ def test_every_move_outside_the_machine_is_refused():
 
 def test_slots_shrink_without_stopping_running_jobs_and_grow_at_once():
     async def main():
-        slots = Slots(2)
-        await slots.acquire()
-        await slots.acquire()
-        slots.resize(1)  # two still hold a slot; nobody new gets one until one is left
-        third = asyncio.ensure_future(slots.acquire())
+        slots = ParallelLimit(2)
+        await slots.__aenter__()
+        await slots.__aenter__()
+        slots.set_limit(1)  # two still hold a slot; nobody new gets one until one is left
+        third = asyncio.ensure_future(slots.__aenter__())
         await asyncio.sleep(0.01)
         assert not third.done()
-        slots.release()
+        await slots.__aexit__(None, None, None)
         await asyncio.sleep(0.01)
-        assert not third.done() and slots.used == 1
-        slots.release()
+        assert not third.done() and slots.active == 1
+        await slots.__aexit__(None, None, None)
         await asyncio.wait_for(third, 1)
-        assert slots.used == 1
-        fourth = asyncio.ensure_future(slots.acquire())
+        assert slots.active == 1
+        fourth = asyncio.ensure_future(slots.__aenter__())
         await asyncio.sleep(0.01)
         assert not fourth.done()
-        slots.resize(3)
+        slots.set_limit(3)
         await asyncio.wait_for(fourth, 1)
-        return slots.used
+        return slots.active
 
     assert run(main()) == 2
 
