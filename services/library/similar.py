@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from itertools import combinations
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 HASH_SIDE = 8
 DEFAULT_THRESHOLD = 6
@@ -86,6 +88,8 @@ def _flip_masks(radius: int) -> list[int]:
 
 def close_pairs(hashes: Sequence[int], threshold: int) -> tuple[np.ndarray, np.ndarray]:
     """Every pair (i < j) of positions whose hashes differ in at most `threshold` bits."""
+    import numpy as np  # imported when looking for duplicates, not at start-up
+
     if not 0 <= threshold <= MAX_THRESHOLD:
         raise ValueError(f"threshold must be 0 to {MAX_THRESHOLD}")
     values = np.fromiter((to_unsigned(h) for h in hashes), dtype=np.uint64, count=len(hashes))
