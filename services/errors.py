@@ -149,27 +149,3 @@ def redact(text: str, secrets: set[str] | frozenset[str] | tuple = ()) -> str:
     text = re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+", r"\1[redacted]", text)
     text = re.sub(r"(?i)(x-goog-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", r"\1[redacted]", text)
     return text
-
-
-_LIBRARY_KINDS = {
-    "full": ErrorKind.DISK_FULL,
-    "read_only": ErrorKind.READ_ONLY,
-    "corrupt": ErrorKind.INDEX_CORRUPT,
-    "busy": ErrorKind.INDEX_BUSY,
-}
-
-
-def error_kind(error: BaseException) -> ErrorKind:
-    """The kind of a failure, from the error that was parsed where it happened (never from its words)."""
-    if isinstance(error, InputError):
-        return ErrorKind.INPUT
-    if isinstance(error, LibraryError):
-        return _LIBRARY_KINDS.get(error.kind, ErrorKind.LIBRARY)
-    if isinstance(error, NetworkError):
-        return ErrorKind.TIMEOUT if error.kind == "timeout" else ErrorKind.NETWORK
-    if isinstance(error, ApiError):
-        try:
-            return ErrorKind(error.kind)
-        except ValueError:
-            return ErrorKind.SERVER
-    return ErrorKind.BUG
