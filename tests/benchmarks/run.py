@@ -794,14 +794,6 @@ def main() -> int:
     parser.add_argument("--batch-ingest", type=int, metavar="N", help="only: ingest an N-image batch results file")
     parser.add_argument("--batch-size", default="512", help="image size for --batch-ingest (512, 1K, 2K)")
     parser.add_argument("--import-folder", type=int, metavar="N", help="only: add a folder of N A1111 PNGs (20000)")
-    args = parser.parse_args()
-    if args.batch_ingest:
-        figures = in_fresh_process("measure_batch_ingest", [args.batch_ingest, args.batch_size])
-        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}))
-        return 0
-    if args.import_folder:
-        figures = in_fresh_process("measure_import", [args.import_folder, args.workdir])
-        print(json.dumps(figures) if args.json else ", ".join(f"{k}={v}" for k, v in figures.items()))
     parser.add_argument(
         "--organize",
         type=int,
@@ -810,6 +802,14 @@ def main() -> int:
     )
     parser.add_argument("--hashes", type=int, default=100_000, help="synthetic hashes to group (with --organize)")
     args = parser.parse_args()
+    if args.batch_ingest:
+        figures = in_fresh_process("measure_batch_ingest", [args.batch_ingest, args.batch_size])
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}))
+        return 0
+    if args.import_folder:
+        figures = in_fresh_process("measure_import", [args.import_folder, args.workdir])
+        print(json.dumps(figures) if args.json else ", ".join(f"{k}={v}" for k, v in figures.items()))
+        return 0
     if args.organize:
         print(json.dumps(in_fresh_process("measure_organize", [args.organize, min(args.hashes, 100_000)])))
         return 0
@@ -854,7 +854,8 @@ def main() -> int:
         value = figures.get(key)
         if value is None:
             continue
-        mark = "" if args.quick else ("ok" if value is not None and value <= bound else "MISSED")
+        met = value <= bound if op == "<=" else value >= bound
+        mark = "" if args.quick else ("ok" if met else "MISSED")
         print(f"{key:<22} {value:>10}  {op} {bound:<6} {mark}")
     extras = {k: v for k, v in figures.items() if k not in TARGETS}
     print("\n" + ", ".join(f"{k}={v}" for k, v in extras.items()))
