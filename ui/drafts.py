@@ -1,5 +1,6 @@
 """Pictures decoded no larger than needed, on a worker thread (never a QPixmap there): a running job's draft
-previews (a 20 MB draft must not stall the GUI thread), the compare view's images, the duplicates view's icons."""
+previews (a 20 MB draft must not stall the GUI thread), the gallery's thumbnails, the compare view's images, the
+duplicates view's icons."""
 
 from __future__ import annotations
 

@@ -6,10 +6,10 @@ import asyncio
 import threading
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize
-from PySide6.QtGui import QImage, QImageReader
+from PySide6.QtGui import QImage
 
 from services.library import Library
+from ui.drafts import preview_file
 
 
 class ThumbnailLoader:
@@ -68,16 +68,7 @@ class ThumbnailLoader:
             try:
                 thumb = self.library.ensure_thumbnail(path, sha)
                 if thumb is not None:
-                    reader = QImageReader(str(thumb))
-                    size = reader.size()
-                    if size.isValid():
-                        scale = min(1.0, edge / max(size.width(), size.height(), 1))
-                        reader.setScaledSize(
-                            QSize(max(1, int(size.width() * scale)), max(1, int(size.height() * scale)))
-                        )
-                    image = reader.read()
-                    if image.isNull():
-                        image = None
+                    image = preview_file(str(thumb), edge)
             except Exception:
                 image = None
             if self._stopped:
