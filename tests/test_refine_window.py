@@ -186,7 +186,7 @@ def priced(qtbot, qloop, services, monkeypatch):
 
 
 def cost_of(text: str) -> tuple[float, int]:
-    found = re.fullmatch(r"Refine · ≈ \$([\d.]+) · (\d+) earlier image\(s\) sent again", text)
+    found = re.fullmatch(r"Refine · ≈ \$([\d.]+)\n(\d+) earlier images? sent again", text)
     assert found, text
     return float(found[1]), int(found[2])
 
@@ -206,9 +206,9 @@ def test_the_cost_in_refine_mode_counts_the_earlier_images(qtbot, priced):
     # Every earlier image goes again; the price grows with them where the catalog lists the input rate.
     assert two_images > one_images and two_cost >= one_cost
     detail = window.panel.refine_bar.detail.text()
-    assert f"{two_images} earlier image(s)" in detail and "conversation of 2 turn(s)" in detail
-    if pricing.price_for(MODEL).input is None:
-        assert "input price is not listed" in detail
+    assert detail.startswith(f"Turn 3 of its conversation: {two_images} earlier image(s)")
+    if pricing.price_for(MODEL).input is None:  # said where the price leaves them out
+        assert "input price is not listed" in window.panel.refine_bar.detail.toolTip()
     QTest.keyClick(window.panel.prompt, Qt.Key.Key_Escape)
     assert "about $" in window.panel.generate_button.text()  # back to the one-shot price
 

@@ -195,11 +195,15 @@ class GeneratePanel(QWidget):
         self.generate_button.setText(text)
 
     def _refine_cost_text(self, info: ModelInfo) -> str:
+        """The button in refine mode: the estimate, and on a second line the earlier images that go again."""
         known = self.refine_cost
         if known is None:
             return tr("Refine")
         earlier = known.earlier_images
-        again = tr(" · {0} earlier image(s) sent again").format(earlier) if earlier else ""
+        again = ""
+        if earlier:
+            again = "\n" + (tr("1 earlier image sent again") if earlier == 1 else tr("{0} earlier images sent again"))
+            again = again.format(earlier)
         if self.studio.endpoint.name == "demo":
             return tr("Refine · free (demo)") + again
         size = self.size.currentData() if info.sizes else None
@@ -223,6 +227,7 @@ class GeneratePanel(QWidget):
         self.prompt.clear()
         self.prompt.setPlaceholderText(tr("Say what to change…  (Ctrl+Enter to refine, Esc to stop refining)"))
         self.generate_button.setToolTip(tr("Refine (Ctrl+Enter)"))
+        self.generate_button.setMinimumHeight(48)  # two lines: the estimate, the earlier images
         self.input_error.hide()
         self._update_cost()
         self.prompt.setFocus()
@@ -248,6 +253,7 @@ class GeneratePanel(QWidget):
         if restore_draft:
             self.prompt.setPlainText(self._draft_before_refine)
         self.generate_button.setToolTip(tr("Generate (Ctrl+Enter)"))
+        self.generate_button.setMinimumHeight(36)
         self.input_error.hide()
         self._update_cost()
         self.refineLeft.emit()

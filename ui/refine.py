@@ -114,15 +114,17 @@ class RefineControls(QObject):
         estimate = conversation.estimate(prepared.request, model)
         base = len(prepared.request.references)
         earlier = estimate["input_images"] - base
+        price_note = ""
         if prepared.note:
             detail = prepared.note
         else:
             turns = sum(1 for t in prepared.request.conversation if t.get("role") == "user")
-            detail = tr("Continues a conversation of {0} turn(s): {1} earlier image(s) and ~{2:,} tokens sent again.")
-            detail = detail.format(turns, earlier, estimate["input_tokens"])
+            detail = tr("Turn {0} of its conversation: {1} earlier image(s), ~{2:,} tokens, go again.")
+            detail = detail.format(turns + 1, earlier, estimate["input_tokens"])
             price = pricing.price_for(prepared.request.model)
             if earlier and price is not None and price.per_token and price.input is None:
-                detail += " " + tr("Their input price is not listed: the estimate counts the new image only.")
+                price_note = tr("Their input price is not listed: the estimate counts the new image only.")
+        self.panel.refine_bar.detail.setToolTip(price_note)
         self.panel.set_refine_cost(RefineCost(earlier, base, prepared.request.model), detail)
 
     # --- sending ------------------------------------------------------------------------------------------------

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QImage, QPixmap
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFontMetrics, QImage, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QScrollArea,
@@ -21,8 +22,10 @@ from PySide6.QtWidgets import (
 from ui.common import tr
 
 BAR_EDGE = 44  # pixels: the refined image's thumbnail above the prompt
-TURN_EDGE = 64  # pixels: a turn's thumbnail in the thread strip
-TURN_WIDTH = 168
+TURN_EDGE = 48  # pixels: a turn's thumbnail in the thread strip
+TURN_WIDTH = 196
+MIN_TURN_WIDTH = 150
+COMPACT_WIDTH = TURN_EDGE + 14  # wide enough for its "2 branches" in a small font
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,10 @@ class RefineBar(QFrame):
 
 
 class TurnCard(QFrame):
-    """One turn: its thumbnail, the user's words, the model's words; click to open, ⑂ to branch from it."""
+    """One turn: its thumbnail, the user's words, the model's words; click to open, Branch to refine from it.
+
+    Compact (a narrow viewer): the thumbnail and the branch count only; the words are in the tooltip and Branch
+    in the context menu."""
 
     opened = Signal(object)  # Turn
     branched = Signal(object)  # Turn
@@ -129,10 +135,11 @@ class TurnCard(QFrame):
     def __init__(self, turn: Turn, current: bool, parent=None):
         super().__init__(parent)
         self.turn = turn
+        self.current = current
+        self.compact = False
         self.setObjectName("turnCard")
         border = "2px solid #2d6cdf" if current else "1px solid palette(mid)"
         self.setStyleSheet(f"QFrame#turnCard {{ border: {border}; border-radius: 4px; }}")
-        self.setFixedWidth(TURN_WIDTH)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(turn.prompt + (f"\n\n{turn.text}" if turn.text else ""))
         self.setAccessibleName(tr("Turn: {0}").format(elide(turn.prompt, 40)))
@@ -140,40 +147,34 @@ class TurnCard(QFrame):
         self.picture.setFixedSize(QSize(TURN_EDGE, TURN_EDGE))
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         _pixmap(self.picture, turn.preview, TURN_EDGE)
-        self.words = QLabel(elide(turn.prompt, 48), self)
+        self.words = QLabel(self)
         self.words.setWordWrap(True)
         self.words.setTextFormat(Qt.TextFormat.PlainText)
-        self.reply = QLabel(elide(turn.text, 40) if turn.text else (tr("failed") if turn.failed else ""), self)
-        self.reply.setWordWrap(True)
+        self.words.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.reply = QLabel(self)
         self.reply.setTextFormat(Qt.TextFormat.PlainText)
         self.reply.setStyleSheet("color: palette(placeholder-text); font-style: italic")
-        self.reply.setVisible(bool(self.reply.text()))
         self.branch_button = QToolButton(self)
-        self.branch_button.setText("⑂")
+        self.branch_button.setText(tr("Branch"))
         self.branch_button.setAutoRaise(True)
         self.branch_button.setToolTip(tr("Branch from here: refine this turn's image"))
         self.branch_button.setAccessibleName(tr("Branch from here"))
         self.branch_button.setEnabled(turn.image_id is not None)
         self.branch_button.clicked.connect(lambda: self.branched.emit(self.turn))
         self.badge = QLabel(tr("{0} branches").format(turn.branches) if turn.branches > 1 else "", self)
-        self.badge.setStyleSheet("color: #2d6cdf")
+        self.badge.setStyleSheet("color: #2d6cdf; font-size: 8pt")
+        self.badge.setWordWrap(True)  # "2 / branches" under a compact turn's thumbnail
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.badge.setVisible(turn.branches > 1)
-        side = QVBoxLayout()
-        side.setContentsMargins(0, 0, 0, 0)
-        side.setSpacing(1)
-        side.addWidget(self.words)
-        side.addWidget(self.reply)
-        side.addStretch(1)
-        foot = QHBoxLayout()
-        foot.setContentsMargins(0, 0, 0, 0)
-        foot.addWidget(self.badge, 1)
-        foot.addWidget(self.branch_button)
-        side.addLayout(foot)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(6)
-        layout.addWidget(self.picture, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addLayout(side, 1)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 4, 4, 2)
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(0)
+        grid.addWidget(self.picture, 0, 0, 2, 1, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.words, 0, 1)
+        grid.addWidget(self.reply, 1, 1)
+        grid.addWidget(self.badge, 2, 0)
+        grid.addWidget(self.branch_button, 2, 1, Qt.AlignmentFlag.AlignRight)
         open_action = QAction(tr("Open"), self)
         open_action.triggered.connect(lambda: self.opened.emit(self.turn))
         branch_action = QAction(tr("Branch from here"), self)
@@ -181,11 +182,48 @@ class TurnCard(QFrame):
         branch_action.setEnabled(turn.image_id is not None)
         self.addActions([open_action, branch_action])
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.set_layout(False)
+
+    def set_layout(self, compact: bool, width: int = TURN_WIDTH) -> None:
+        """Compact, or in full at `width` (the words are fitted again to it)."""
+        self.compact = compact
+        for part in (self.words, self.reply, self.branch_button):
+            part.setVisible(not compact)
+        if compact:
+            self.setFixedWidth(COMPACT_WIDTH)
+            return
+        text_width = width - TURN_EDGE - 18
+        metrics = self.words.fontMetrics()
+        self.words.setText(fit_lines(self.turn.prompt, metrics, text_width, 2))
+        self.words.setFixedSize(text_width, metrics.lineSpacing() * 2 + 2)
+        reply = " ".join((self.turn.text or (tr("failed") if self.turn.failed else "")).split())
+        self.reply.setText(metrics.elidedText(reply, Qt.TextElideMode.ElideRight, text_width))
+        self.setFixedWidth(width)
 
     def mouseReleaseEvent(self, event):
         if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
             self.opened.emit(self.turn)
         super().mouseReleaseEvent(event)
+
+
+def fit_lines(text: str, metrics: QFontMetrics, width: int, lines: int) -> str:
+    """`text` shortened with an ellipsis so that, word-wrapped at `width`, it takes at most `lines` lines."""
+    words = " ".join((text or "").split())
+    flags = int(Qt.TextFlag.TextWordWrap)
+
+    def fits(candidate: str) -> bool:
+        return metrics.boundingRect(0, 0, width, 10_000, flags, candidate).height() <= metrics.lineSpacing() * lines
+
+    if fits(words):
+        return words
+    low, high = 0, len(words)
+    while low < high:  # the longest prefix that fits with its ellipsis
+        middle = (low + high + 1) // 2
+        if fits(words[:middle].rstrip() + "…"):
+            low = middle
+        else:
+            high = middle - 1
+    return words[:low].rstrip() + "…"
 
 
 class ThreadStrip(QScrollArea):
@@ -203,6 +241,8 @@ class ThreadStrip(QScrollArea):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.cards: list[TurnCard] = []
+        self.arrows: list[QLabel] = []
+        self.later: QLabel | None = None
         self.current_id: str | None = None
         self._set_content([])
         self.hide()
@@ -222,11 +262,12 @@ class ThreadStrip(QScrollArea):
     def set_turns(self, turns: list[Turn], current_id: str | None, later: int = 0) -> None:
         """`later`: refines made from the current turn, shown as a count after it."""
         self.current_id = current_id
-        self.cards = []
+        self.cards, self.arrows, self.later = [], [], None
         widgets: list[QWidget] = []
         for n, turn in enumerate(turns):
             if n:
-                widgets.append(self._arrow("→"))
+                self.arrows.append(self._arrow("→"))
+                widgets.append(self.arrows[-1])
             card = TurnCard(turn, turn.generation_id == current_id)
             card.opened.connect(self.opened)
             card.branched.connect(self.branched)
@@ -235,12 +276,33 @@ class ThreadStrip(QScrollArea):
         if later:
             arrow = self._arrow(tr("→ {0} refine(s)").format(later))
             arrow.setToolTip(tr("Refines made from this image: select them in the gallery"))
+            self.later = arrow
             widgets.append(arrow)
         self._set_content(widgets)
+        self._fit_cards()
         self.setVisible(bool(turns))
+        current = next((c for c in self.cards if c.turn.generation_id == current_id), None)
+        if current is not None:  # once laid out: the shown turn in view, its ancestors to the left
+            QTimer.singleShot(0, lambda: self.cards and current in self.cards and self.ensureWidgetVisible(current))
+
+    def _fit_cards(self) -> None:
+        """Every turn in full when they fit the width; else the earlier ones compact (and no arrows between them),
+        the shown one in full in what is left, at least MIN_TURN_WIDTH."""
+        room = self.viewport().width() - 8 - (self.later.sizeHint().width() + 4 if self.later else 0)
+        others = len(self.cards) - 1
+        compact = len(self.cards) * (TURN_WIDTH + 4) + others * 20 > room
+        for arrow in self.arrows:
+            arrow.setVisible(not compact)
+        width = max(MIN_TURN_WIDTH, min(TURN_WIDTH, room - others * (COMPACT_WIDTH + 4))) if compact else TURN_WIDTH
+        for card in self.cards:
+            card.set_layout(compact and not card.current, width)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit_cards()
 
     def clear_turns(self) -> None:
-        self.cards = []
+        self.cards, self.arrows, self.later = [], [], None
         self.current_id = None
         self._set_content([])
         self.hide()
