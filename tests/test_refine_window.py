@@ -61,7 +61,8 @@ def test_r_and_the_viewer_button_enter_refine_mode_showing_the_parent_and_esc_or
     panel = window.panel
     type_draft = "a draft I was writing"
     panel.prompt.setPlainText(type_draft)
-    show_image(qtbot, window, job.images[1].image_id)
+    second = next(i for i in job.images if i.index == 1)  # the images of a job arrive in any order
+    show_image(qtbot, window, second.image_id)
     enter_refine(qtbot, window)
     target = panel.refining
     assert (target.generation_id, target.image_index) == (job.generation_id, 1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -25,20 +24,11 @@ from services.settings import Settings
 from services.types import GenerationRequest
 from ui.common import TaskSlots, money, tr
 from ui.editor import ModelSelector, PromptEditor, ReferenceStrip, labelled
-from ui.refine_widgets import RefineBar, RefineTarget
+from ui.refine_widgets import RefineBar, RefineCost, RefineTarget, refine_button_text
 from ui.studio import ConnectionState, Studio
 
 PERSON_GENERATION = [("allow_adult", "Adults only"), ("dont_allow", "No people"), ("allow_all", "Adults and children")]
 CHOICES = ("aspect_ratio", "size", "person_generation")
-
-
-@dataclass(frozen=True)
-class RefineCost:
-    """What a refine sends besides the new instruction, worked out once (off the GUI thread) on entering refine mode."""
-
-    earlier_images: int  # images of the earlier turns, sent again
-    base_references: int  # the refined image itself, when it starts a new conversation
-    model: str
 
 
 class GeneratePanel(QWidget):
@@ -195,23 +185,9 @@ class GeneratePanel(QWidget):
         self.generate_button.setText(text)
 
     def _refine_cost_text(self, info: ModelInfo) -> str:
-        """The button in refine mode: the estimate, and on a second line the earlier images that go again."""
-        known = self.refine_cost
-        if known is None:
-            return tr("Refine")
-        earlier = known.earlier_images
-        again = ""
-        if earlier:
-            again = "\n" + (tr("1 earlier image sent again") if earlier == 1 else tr("{0} earlier images sent again"))
-            again = again.format(earlier)
-        if self.studio.endpoint.name == "demo":
-            return tr("Refine · free (demo)") + again
         size = self.size.currentData() if info.sizes else None
-        references = known.base_references + len(self.references.references)
-        cost = pricing.estimate_job(info.id, 1, size, references, earlier)
-        if cost is None:
-            return tr("Refine · price unknown") + again
-        return tr("Refine · ≈ {0}").format(money(cost)) + again
+        references = len(self.references.references)
+        return refine_button_text(self.refine_cost, info.id, self.studio.endpoint.name == "demo", size, references)
 
     # --- refine mode ------------------------------------------------------------------------------------------
 

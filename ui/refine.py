@@ -22,8 +22,8 @@ from services.types import SavedImage
 from ui.browser import Browser
 from ui.common import TaskSlots, tr
 from ui.drafts import preview_file
-from ui.generate_panel import GeneratePanel, RefineCost
-from ui.refine_widgets import BAR_EDGE, TURN_EDGE, RefineTarget, ThreadStrip, Turn
+from ui.generate_panel import GeneratePanel
+from ui.refine_widgets import BAR_EDGE, TURN_EDGE, RefineCost, RefineTarget, ThreadStrip, Turn
 from ui.studio import Studio
 
 R = GalleryRow

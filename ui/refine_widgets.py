@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.common import tr
+from services import pricing
+from ui.common import money, tr
 
 BAR_EDGE = 44  # pixels: the refined image's thumbnail above the prompt
 TURN_EDGE = 48  # pixels: a turn's thumbnail in the thread strip
@@ -43,6 +44,32 @@ class RefineTarget:
         if self.image_count > 1:
             return tr("Refining image {0} of “{1}”").format(self.image_index + 1, words)
         return tr("Refining “{0}”").format(words)
+
+
+@dataclass(frozen=True)
+class RefineCost:
+    """What a refine sends besides the new instruction, worked out once (off the GUI thread) on entering refine mode."""
+
+    earlier_images: int  # images of the earlier turns, sent again
+    base_references: int  # the refined image itself, when it starts a new conversation
+    model: str
+
+
+def refine_button_text(cost: RefineCost | None, model: str, demo: bool, size: str | None, references: int) -> str:
+    """The button in refine mode: the estimate, and on a second line the earlier images that go again."""
+    if cost is None:
+        return tr("Refine")
+    earlier = cost.earlier_images
+    again = ""
+    if earlier:
+        again = "\n" + (tr("1 earlier image sent again") if earlier == 1 else tr("{0} earlier images sent again"))
+        again = again.format(earlier)
+    if demo:
+        return tr("Refine · free (demo)") + again
+    usd = pricing.estimate_job(model, 1, size, cost.base_references + references, earlier)
+    if usd is None:
+        return tr("Refine · price unknown") + again
+    return tr("Refine · ≈ {0}").format(money(usd)) + again
 
 
 @dataclass(frozen=True)
