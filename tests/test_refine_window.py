@@ -84,6 +84,13 @@ def test_r_and_the_viewer_button_enter_refine_mode_showing_the_parent_and_esc_or
     assert panel.refining.image_index == 1
     qtbot.mouseClick(panel.refine_bar.close_button, Qt.MouseButton.LeftButton)
     assert panel.refining is None and not panel.refine_bar.isVisible()
+    viewer.setFocus()
+    QTest.keyClick(viewer, Qt.Key.Key_R)  # the shortcut works on the viewer too
+    qtbot.waitUntil(lambda: panel.refining is not None, timeout=5000)
+    QTest.keyClick(panel.prompt, Qt.Key.Key_Escape)
+    assert panel.refining is None
+    QTest.keyClicks(panel.prompt, "r")  # typing an R in the prompt types it: no refine
+    assert panel.refining is None and panel.prompt.toPlainText() == "r" + type_draft
     image_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Image")
     assert window.refine.action in image_menu.actions() and window.refine.action.shortcut().toString() == "R"
 

@@ -42,7 +42,7 @@ class RefineControls(QObject):
         self.strip = ThreadStrip(window)
         self.strip.opened.connect(lambda turn: self.open_turn(turn))
         self.strip.branched.connect(lambda turn: self.start(turn.generation_id, turn.image_index))
-        self.pending: set[int] = set()  # ids of refine jobs whose first image gets selected when it arrives
+        self.pending: dict[int, str] = {}  # refine job id -> the generation it refines, until its first image
         self.last_job: Job | None = None
         self.action = QAction(tr("Refine…"), window)
         self.action.setShortcut(QKeySequence("R"))
@@ -53,6 +53,7 @@ class RefineControls(QObject):
         browser.currentChanged.connect(self._current_changed)
         panel.refineRequested.connect(self.submit)
         studio.imageSaved.connect(self._image_saved)
+        studio.jobFinished.connect(lambda job: self.pending.pop(job.id, None))  # a refine that made no image
         self._current_changed(browser.current_row())
 
     @property
@@ -164,7 +165,7 @@ class RefineControls(QObject):
                 self.error.emit(str(exc))
             return None
         self.last_job = job
-        self.pending.add(job.id)
+        self.pending[job.id] = target.generation_id
         panel.prompt.remember(prompt)
         if panel.refining == target:
             panel.leave_refine()
@@ -175,11 +176,11 @@ class RefineControls(QObject):
         return job
 
     def _image_saved(self, job: Job, image: SavedImage) -> None:
-        """A refine's result is selected when it arrives, so the refined image is the one in front of the user."""
-        if job.id not in self.pending:
-            return
-        self.pending.discard(job.id)
-        self.tasks.run(None, self._open_image(image.image_id))
+        """A refine's result is selected when it arrives, if its parent is still the image in front of the user."""
+        parent = self.pending.pop(job.id, None)
+        shown = self.details.row if self.details is not None else self.browser.current_row()
+        if parent is not None and shown is not None and shown[R.GENERATION_ID] == parent:
+            self.tasks.run(None, self._open_image(image.image_id))  # unless the user went on to another image
 
     # --- the thread strip ---------------------------------------------------------------------------------------
 
