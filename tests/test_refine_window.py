@@ -13,6 +13,7 @@ from services.library import GalleryRow as R
 from services.status import Status
 from tests import test_window
 from tests.test_window import close_window, generate, open_window, press_on_gallery
+from ui.refine_widgets import COMPACT_WIDTH, RefineCost, ThreadStrip, Turn, refine_button_text
 
 MODEL = "gemini-3.1-flash-image"
 services, window = test_window.services, test_window.window  # the window on the offline demo
@@ -246,3 +247,33 @@ def test_retry_of_a_failed_refine_sends_its_conversation_again(qtbot, window):
     assert model_calls(server)[-1].body["contents"] == sent  # the same conversation, byte for byte
     entry = window.library.generation(again.generation_id).as_json()
     assert (entry["parent_generation_id"], entry["thread_id"]) == (root.generation_id, root.generation_id)
+
+
+def turn(n: int, branches: int = 0) -> Turn:
+    return Turn(f"g{n}", 0, n, f"turn {n}: " + "a long instruction about the sky " * 3, f"reply {n}", False, branches)
+
+
+def test_the_strip_shows_every_turn_in_full_when_it_can_and_compacts_the_earlier_ones_when_narrow(qtbot):
+    strip = ThreadStrip()
+    qtbot.addWidget(strip)
+    strip.resize(1000, 120)
+    strip.show()
+    strip.set_turns([turn(1, branches=2), turn(2), turn(3)], "g3")
+    assert [c.compact for c in strip.cards] == [False, False, False] and all(a.isVisible() for a in strip.arrows)
+    strip.resize(320, 120)
+    assert [c.compact for c in strip.cards] == [True, True, False] and not any(a.isVisible() for a in strip.arrows)
+    first, _, last = strip.cards
+    assert first.badge.isVisible() and not first.words.isVisible() and first.width() == COMPACT_WIDTH
+    assert last.words.isVisible() and last.width() <= 320 - 2 * COMPACT_WIDTH
+    lines = last.words.fontMetrics().lineSpacing()
+    assert last.words.text().endswith("…") and last.words.sizeHint().height() <= 2 * lines + 2  # two lines at most
+    assert [a.text() for a in first.actions()] == ["Open", "Branch from here"]  # Branch stays in the context menu
+
+
+def test_the_refine_button_text_counts_the_earlier_images():
+    cost = RefineCost(earlier_images=3, base_references=0, model=MODEL)
+    assert refine_button_text(cost, MODEL, True, "1K", 0) == "Refine · free (demo)\n3 earlier images sent again"
+    one = RefineCost(earlier_images=1, base_references=1, model=MODEL)
+    assert refine_button_text(one, MODEL, False, "1K", 0).endswith("\n1 earlier image sent again")
+    assert refine_button_text(None, MODEL, False, "1K", 0) == "Refine"
+    assert refine_button_text(cost, "no-such-model", False, None, 0).startswith("Refine · price unknown")

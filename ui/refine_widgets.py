@@ -310,7 +310,7 @@ class ThreadStrip(QScrollArea):
         self.setVisible(bool(turns))
         current = next((c for c in self.cards if c.turn.generation_id == current_id), None)
         if current is not None:  # once laid out: the shown turn in view, its ancestors to the left
-            QTimer.singleShot(0, lambda: self.cards and current in self.cards and self.ensureWidgetVisible(current))
+            QTimer.singleShot(0, current, lambda: current in self.cards and self.ensureWidgetVisible(current))
 
     def _fit_cards(self) -> None:
         """Every turn in full when they fit the width; else the earlier ones compact (and no arrows between them),
