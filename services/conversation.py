@@ -240,6 +240,28 @@ def prepare(
     return Refine(request, note)
 
 
+def earlier_turns(library: Library, lineage: dict) -> tuple[dict, ...]:
+    """The conversation a refine sent, rebuilt from its lineage (what "Retry" of that refine sends again): the parent
+    image's stored turns as wire turns; () for a refine that started a new conversation. Blocking: call from a worker.
+    LibraryError when the parent image or one of its conversation's images is gone."""
+    if not isinstance(lineage, dict) or lineage.get("new_conversation") or not lineage.get("parent_generation_id"):
+        return ()
+    index = lineage.get("parent_image_index")
+    try:
+        image, record = image_record(
+            library, str(lineage["parent_generation_id"]), index if isinstance(index, int) else 0
+        )
+    except (InputError, OSError):
+        raise LibraryError(
+            "The image this refine continued is no longer in the library; refine another turn."
+        ) from None
+    stored = (record or {}).get("conversation")
+    if not isinstance(stored, dict) or not isinstance(stored.get("contents"), list):
+        raise LibraryError("The conversation of the image this refine continued can no longer be read.")
+    file_bytes = Path(image.path).read_bytes()
+    return tuple(to_wire(stored["contents"], library, {hashlib.sha256(file_bytes).hexdigest(): file_bytes}))
+
+
 def _why_new(stored, endpoint_label: str, model_id: str) -> str | None:
     start = " A new conversation starts with the image as a reference."
     if not isinstance(stored, dict) or not isinstance(stored.get("contents"), list) or not stored["contents"]:

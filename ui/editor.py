@@ -34,9 +34,10 @@ class PromptEditor(QPlainTextEdit):
         self.history: list[str] = []
         self._recall = -1
         self._draft = ""
-        self.setPlaceholderText(
-            tr("Describe the image you want…  (Ctrl+Enter to generate, Ctrl+↑ for earlier prompts)")
+        self.normal_placeholder = tr(
+            "Describe the image you want…  (Ctrl+Enter to generate, Ctrl+↑ for earlier prompts)"
         )
+        self.setPlaceholderText(self.normal_placeholder)
         self.setTabChangesFocus(True)
         self.setAccessibleName(tr("Prompt"))
         font = QFont(self.font())

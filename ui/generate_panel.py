@@ -1,4 +1,8 @@
-"""The generate column: prompt, model, the parameters the model takes, references, cost; submits to the studio."""
+"""The generate column: prompt, model, the parameters the model takes, references, cost; submits to the studio.
+
+In refine mode (enter_refine) a bar above the prompt shows the image being refined, the button reads "Refine" and
+counts the earlier images sent again, and pressing it asks the refine controller (ui/refine.py) to send the
+instruction (refineRequested) instead of generating; Esc or the bar's ✕ leaves it."""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QImage, QImageReader
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QImage, QImageReader, QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from services import pricing
@@ -20,6 +24,7 @@ from services.settings import Settings
 from services.types import GenerationRequest
 from ui.common import TaskSlots, money, tr
 from ui.editor import ModelSelector, PromptEditor, ReferenceStrip, labelled
+from ui.refine_widgets import RefineBar, RefineCost, RefineTarget, refine_button_text
 from ui.studio import ConnectionState, Studio
 
 PERSON_GENERATION = [("allow_adult", "Adults only"), ("dont_allow", "No people"), ("allow_all", "Adults and children")]
@@ -27,6 +32,9 @@ CHOICES = ("aspect_ratio", "size", "person_generation")
 
 
 class GeneratePanel(QWidget):
+    refineRequested = Signal(str)  # the instruction, in refine mode
+    refineLeft = Signal()
+
     def __init__(self, studio: Studio, settings: Settings, pasted_folder: Path, show_error, parent=None):
         super().__init__(parent)
         self.studio = studio
@@ -76,8 +84,19 @@ class GeneratePanel(QWidget):
         for combo in (self.aspect, self.size, self.person):
             combo.currentIndexChanged.connect(self._update_cost)
 
+        self.refining: RefineTarget | None = None
+        self.refine_cost: RefineCost | None = None
+        self._draft_before_refine = ""
+        self.refine_bar = RefineBar(self)
+        self.refine_bar.cancelled.connect(self.leave_refine)
+        self.leave_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.window() or self)
+        self.leave_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.leave_shortcut.setEnabled(False)
+        self.leave_shortcut.activated.connect(self.leave_refine)
+
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.refine_bar)
         column.addWidget(QLabel(tr("<b>Prompt</b>"), self))
         column.addWidget(self.prompt, 3)
         column.addWidget(QLabel(tr("<b>Model</b>"), self))
@@ -152,7 +171,9 @@ class GeneratePanel(QWidget):
         info = self.model_selector.current()
         if info is None:
             return
-        if self.studio.endpoint.name == "demo":
+        if self.refining is not None:
+            text = self._refine_cost_text(info)
+        elif self.studio.endpoint.name == "demo":
             text = tr("Generate · free (demo)")
         else:
             size = self.size.currentData() if info.sizes else None
@@ -162,6 +183,60 @@ class GeneratePanel(QWidget):
                 tr("Generate · about {0}").format(money(cost)) if cost is not None else tr("Generate · price unknown")
             )
         self.generate_button.setText(text)
+
+    def _refine_cost_text(self, info: ModelInfo) -> str:
+        size = self.size.currentData() if info.sizes else None
+        references = len(self.references.references)
+        return refine_button_text(self.refine_cost, info.id, self.studio.endpoint.name == "demo", size, references)
+
+    # --- refine mode ------------------------------------------------------------------------------------------
+
+    def enter_refine(self, target: RefineTarget, params: dict | None = None) -> None:
+        """Refine mode on `target`; `params`: the parent's, so the parameters shown are those sent."""
+        if self.refining is None:
+            self._draft_before_refine = self.prompt.toPlainText()
+        self.refining, self.refine_cost = target, None
+        self.refine_bar.show_target(target)
+        self.leave_shortcut.setEnabled(True)
+        self.count_row.setEnabled(False)
+        self._choose(params or {})
+        self.prompt.clear()
+        self.prompt.setPlaceholderText(tr("Say what to change…  (Ctrl+Enter to refine, Esc to stop refining)"))
+        self.generate_button.setToolTip(tr("Refine (Ctrl+Enter)"))
+        self.generate_button.setMinimumHeight(48)  # two lines: the estimate, the earlier images
+        self.input_error.hide()
+        self._update_cost()
+        self.prompt.setFocus()
+
+    def set_refine_cost(self, cost: RefineCost, detail: str) -> None:
+        """The refine's estimate is known (computed off the GUI thread): the conversation's model, the cost."""
+        if self.refining is None:
+            return
+        self.refine_cost = cost
+        if cost.model != self.model_selector.current_id():
+            self.model_selector.select(cost.model)
+        self.refine_bar.set_detail(detail)
+        self._update_cost()
+
+    def leave_refine(self, restore_draft: bool = True) -> None:
+        if self.refining is None:
+            return
+        self.refining, self.refine_cost = None, None
+        self.refine_bar.hide()
+        self.leave_shortcut.setEnabled(False)
+        self.count_row.setEnabled(True)
+        self.prompt.setPlaceholderText(self.prompt.normal_placeholder)
+        if restore_draft:
+            self.prompt.setPlainText(self._draft_before_refine)
+        self.generate_button.setToolTip(tr("Generate (Ctrl+Enter)"))
+        self.generate_button.setMinimumHeight(36)
+        self.input_error.hide()
+        self._update_cost()
+        self.refineLeft.emit()
+
+    def show_input_error(self, text: str) -> None:
+        self.input_error.setText(text)
+        self.input_error.setVisible(bool(text))
 
     # --- generating -------------------------------------------------------------------------------------------
 
@@ -182,6 +257,9 @@ class GeneratePanel(QWidget):
         )
 
     def generate(self) -> Job | None:
+        if self.refining is not None:
+            self.refineRequested.emit(self.prompt.toPlainText())
+            return None
         try:
             job = self.studio.submit(self.current_request())
         except InputError as exc:

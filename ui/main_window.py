@@ -25,6 +25,7 @@ from ui.menus import build_menus
 from ui.notices import Notice, connection_notice, failure_notice
 from ui.organize_menu import OrganizeControls
 from ui.pause_banner import PauseBanner
+from ui.refine import RefineControls
 from ui.spending_menu import SpendingControls
 from ui.studio import ConnectionState, Studio
 
@@ -51,6 +52,7 @@ class MainWindow(QMainWindow):
         self.panel = GeneratePanel(self.studio, self.settings, services.paths.cache / "pasted", self.show_error, self)
         self.browser = Browser(self.studio, int(state.get("thumb_size", 192)), self.show_error, self)
         self.actions = ImageActions(self.studio, self.browser, self.panel, self)
+        self.refine = RefineControls(self.studio, self.browser, self.panel, self)
         self.batches = BatchesControls(services, self.studio, self.banner, self, lambda _saved: self.browser.reload())
         self.organize = OrganizeControls(self.studio, self.browser, self.actions, self.show_error, self)
         self.importing = ImportControls(self.studio, self, self.browser.reload)
@@ -61,6 +63,9 @@ class MainWindow(QMainWindow):
         self.studio.jobFinished.connect(self._explain_failure)
         self.actions.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.actions.error.connect(self.show_error)
+        self.refine.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        self.refine.note.connect(lambda text: self.show_error(text, "info"))
+        self.refine.error.connect(self.show_error)
         self._layout()
         build_menus(self)
         self._restore_state(state)
@@ -137,6 +142,7 @@ class MainWindow(QMainWindow):
             self.browser.activated.connect(lambda _row: self.details.viewer.setFocus())
             self.details.stepRequested.connect(self.browser.step)
             self._restore_splitter(self.details.splitter, (self.settings.get("window", {}) or {}).get("right_splitter"))
+            self.refine.attach_details(self.details)
             self.details.show_row(self.browser.current_row())
         self.studio.refresh()
 
@@ -258,7 +264,16 @@ class MainWindow(QMainWindow):
         import asyncio
 
         await self.studio.shutdown()
-        for part in (self, self.panel, self.details, self.actions, self.jobs, self.spending, self.organize):
+        for part in (
+            self,
+            self.panel,
+            self.details,
+            self.actions,
+            self.refine,
+            self.jobs,
+            self.spending,
+            self.organize,
+        ):
             if part is not None:
                 part.tasks.cancel_all()
         self.organize.close_views()

@@ -38,6 +38,8 @@ def build_menus(window) -> None:
     edit_menu.addAction(window.organize.compare_action)
     edit_menu.addSeparator()
     edit_menu.addAction(action(window, "Find", window.browser.focus_search, QKeySequence.StandardKey.Find))
+    image_menu = bar.addMenu(tr("&Image"))
+    image_menu.addAction(window.refine.action)
     view_menu = bar.addMenu(tr("&View"))
     view_menu.addAction(action(window, "Bigger thumbnails", lambda: window.browser.grow_thumbnails(32), "Ctrl++"))
     view_menu.addAction(action(window, "Smaller thumbnails", lambda: window.browser.grow_thumbnails(-32), "Ctrl+-"))

@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from services import imaging
+from services import conversation, imaging
 from services.errors import LibraryError
 from services.library import importing, organize, problems, queries, recovery, schema, similar, threads
 from services.library import rebuild as rebuilding
@@ -317,8 +317,9 @@ class Library:
             return queries.gallery_rows(conn, image_ids, generation_ids)
 
     def request_of(self, generation_id: str) -> GenerationRequest:
-        """The request as it was sent, reference images included, byte for byte: what "Retry" sends. Reads the
-        kept references: call from a worker. LibraryError if the attempt or one of its references is gone."""
+        """The request as it was sent, reference images included, byte for byte: what "Retry" sends. A refine's comes
+        with its lineage and the conversation it continued (rebuilt from the parent image). Reads the kept references:
+        call from a worker. LibraryError if the attempt, one of its references or its conversation is gone."""
         row = self.index.one("SELECT prompt, model, params FROM generations WHERE id=?", (generation_id,))
         if row is None:
             raise LibraryError("This attempt is no longer in the library.")
@@ -334,6 +335,8 @@ class Library:
                     f"The reference image {name} of this attempt is no longer kept in the library; add it again."
                 )
             references.append(ReferenceImage(record["path"], mime, data))
+        lineage = params.get("lineage") if isinstance(params.get("lineage"), dict) else None
+        earlier = conversation.earlier_turns(self, lineage) if lineage else ()  # a refine continues its conversation
         return GenerationRequest(
             prompt=params.get("prompt", prompt),
             model=params.get("model", model),
@@ -344,6 +347,8 @@ class Library:
             seed=params.get("seed"),
             person_generation=params.get("person_generation"),
             protocol=params.get("protocol"),
+            conversation=earlier,
+            lineage=dict(lineage) if lineage else None,
         )
 
     def find_generations(self, prefix: str, limit: int = 3) -> list[str]:
@@ -355,6 +360,16 @@ class Library:
         """The turns from the thread's root down to this generation, root first; [] if it is unknown."""
         with self.index.session() as conn:
             return threads.path_to(conn, self.root, generation_id)
+
+    def children(self, generation_id: str) -> list[str]:
+        """The refines made from this generation (its branches), oldest first."""
+        with self.index.session() as conn:
+            return threads.children(conn, generation_id)
+
+    def child_counts(self, generation_ids: Sequence[str]) -> dict[str, int]:
+        """{generation id: how many refines were made from it}, for each of these ids."""
+        with self.index.session() as conn:
+            return threads.child_counts(conn, list(generation_ids))
 
     def models_used(self) -> list[str]:
         with self.index.session() as conn:

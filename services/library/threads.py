@@ -61,3 +61,17 @@ def children(conn: sqlite3.Connection, generation_id: str) -> list[str]:
         "SELECT id FROM generations WHERE parent_id = ? ORDER BY created_at, seq", (generation_id,)
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def child_counts(conn: sqlite3.Connection, generation_ids: list[str]) -> dict[str, int]:
+    """How many refines were made from each of these generations (more than one: the thread branches there)."""
+    if not generation_ids:
+        return {}
+    marks = ",".join("?" * len(generation_ids))
+    rows = conn.execute(
+        f"SELECT parent_id, COUNT(*) FROM generations WHERE parent_id IN ({marks}) GROUP BY parent_id",
+        list(generation_ids),
+    ).fetchall()
+    counts = dict.fromkeys(generation_ids, 0)
+    counts.update({parent: count for parent, count in rows})
+    return counts
