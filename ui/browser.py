@@ -30,6 +30,7 @@ from services.types import SavedImage
 from ui.common import TaskSlots, tr
 from ui.gallery import GalleryView, key_of, load_gallery, make_row
 from ui.gallery_drag import DraggableGalleryModel
+from ui.organize_filters import OrganizeFilters
 from ui.studio import Studio
 
 R = GalleryRow
@@ -75,6 +76,9 @@ class Browser(QWidget):
         self.show_failed.setToolTip(tr("Show blocked and failed attempts in the gallery"))
         self.show_failed.setChecked(True)
         self.show_failed.toggled.connect(self.reload)
+        self.organize_filters = OrganizeFilters(self)  # rating, rejected, tag, order, threads
+        self.organize_filters.changed.connect(self.reload)
+        self.organize_filters.tagEdited.connect(self.search_timer.start)
         self.thumb_size = QSlider(Qt.Orientation.Horizontal, self)
         self.thumb_size.setRange(96, 320)
         self.thumb_size.setValue(thumb_size)
@@ -99,6 +103,7 @@ class Browser(QWidget):
         filters.addWidget(self.favourites_only)
         filters.addWidget(self.show_failed)
         column.addLayout(filters)
+        column.addWidget(self.organize_filters)
         column.addWidget(self.empty_hint)
         column.addWidget(self.gallery, 1)
         footer = QHBoxLayout()
@@ -134,6 +139,7 @@ class Browser(QWidget):
             include_failed=self.show_failed.isChecked(),
             since=since,
             board=self.board,
+            **self.organize_filters.query_fields(),
         )
 
     def reload(self, *_) -> asyncio.Task | None:
@@ -159,19 +165,22 @@ class Browser(QWidget):
                     self.gallery.setCurrentIndex(model.index(row))
             for name in await asyncio.to_thread(library.models_used):
                 self._add_model(name)
+            self.organize_filters.set_tags([tag for tag, _n in await asyncio.to_thread(library.tags)])
 
         return self.tasks.run("gallery", load())
 
     def _filters_decide(self, model_id: str) -> bool | None:
         """Whether a new result belongs in the listing, or None when only the index can tell."""
-        if self.board is not None:
-            return False  # a new image is on no board yet
-        if self.search.text().strip() or self.favourites_only.isChecked():
-            return None
+        if self.board is not None or self.organize_filters.narrowing():
+            return False  # a new image is on no board yet, has no tag and no stars
+        if self.search.text().strip() or self.favourites_only.isChecked() or not self.organize_filters.newest_first():
+            return None  # (a new image goes to the top only in the newest-first order)
         return self.model_filter.currentData() in (None, model_id)
 
-    def _add_result(self, row: tuple, model_id: str) -> None:
+    def _add_result(self, row: tuple, model_id: str, refine: bool = False) -> None:
         fits = self._filters_decide(model_id)
+        if fits and refine and self.organize_filters.threads.isChecked():
+            fits = None  # the new turn takes its thread's tile: the index tells which
         if fits is None:
             self.search_timer.start()
         elif fits and self.gallery_model is not None:
@@ -195,7 +204,7 @@ class Browser(QWidget):
             model=job.request.model,
             reason=None,
         )
-        self._add_result(row, job.request.model)
+        self._add_result(row, job.request.model, refine=bool(job.request.lineage))
 
     def _job_finished(self, job: Job) -> None:
         self._add_model(job.request.model)
@@ -227,6 +236,8 @@ class Browser(QWidget):
             or self.favourites_only.isChecked()
             or self.model_filter.currentIndex() > 0
             or self.date_filter.currentIndex() > 0
+            or self.organize_filters.narrowing()
+            or self.board is not None
         )
         self.empty_hint.setText(
             tr("Nothing matches these filters.")
@@ -286,7 +297,7 @@ class Browser(QWidget):
         """Rows an undo brought back: put in place when the query is the one they were deleted from."""
         if self.gallery_model is None:
             return
-        if query_version == self.query_version:
+        if query_version == self.query_version and self.organize_filters.newest_first():
             self.gallery_model.insert_rows(rows)
         else:
             self.reload()
@@ -301,6 +312,24 @@ class Browser(QWidget):
         current = self.current_row()
         if current is not None and current[R.IMAGE_ID] in image_ids:
             self.currentChanged.emit(current)
+
+    def organize_changed(self, what: str) -> None:
+        """Ratings ("rating", "reject") or tags ("tags") changed in the library: reload when the listing depends on them."""
+        fields = self.organize_filters.query_fields()
+        if what == "tags":
+            depends = fields["tag"] is not None
+        else:
+            depends = fields["min_rating"] is not None or fields["by_rating"]
+            depends = depends or (what == "reject" and not fields["include_rejected"])
+        if depends:
+            self.reload()
+        elif what == "tags" and self.library is not None:
+            library = self.library
+
+            async def tags():
+                self.organize_filters.set_tags([tag for tag, _n in await asyncio.to_thread(library.tags)])
+
+            self.tasks.run("tags", tags())
 
     async def shutdown(self) -> None:
         self.tasks.cancel_all()
