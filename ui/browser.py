@@ -52,7 +52,7 @@ class Browser(QWidget):
         self._arrived: list[tuple] = []  # results prepended while a reload runs
         self.search = QLineEdit(self)
         self.search.setPlaceholderText(tr("Search prompts…"))
-        self.search.setMinimumWidth(200)
+        self.search.setMinimumWidth(140)
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName(tr("Search"))
         self.search_timer = QTimer(self)
@@ -61,6 +61,9 @@ class Browser(QWidget):
         self.search_timer.timeout.connect(self.reload)
         self.search.textChanged.connect(lambda _: self.search_timer.start())
         self.model_filter = QComboBox(self)
+        # Sized for a short name, not the longest model id: the gallery column must leave room for the boards.
+        self.model_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_filter.setMinimumContentsLength(10)
         self.model_filter.setAccessibleName(tr("Filter by model"))
         self.model_filter.addItem(tr("All models"), None)
         self.model_filter.currentIndexChanged.connect(self.reload)

@@ -65,6 +65,8 @@ class OrganizeControls(QObject):
         self.boards.boardSelected.connect(self._board_selected)
         self.boards.changed.connect(lambda: self.browser.board is not None and self.browser.reload())
         self.area.insertWidget(0, self.boards)
+        self.area.setStretchFactor(0, 0)  # a wider window widens the gallery; the sidebar keeps the width given it
+        self.area.setStretchFactor(1, 1)
         settings = getattr(self.window, "settings", None)
         saved = ((settings.get("window", {}) if settings is not None else {}) or {}).get("boards_splitter")
         try:

@@ -105,7 +105,12 @@ class TagEditor(QLineEdit):
 
     def edit(self, shas: list[str]) -> asyncio.Task | None:
         """Shows the tags these images all have, and saves changes to all of them."""
-        self.shas = list(dict.fromkeys(shas))
+        shas = list(dict.fromkeys(shas))
+        if shas != self.shas:  # another image's tags must not stay on show (and be saved) while these load
+            self.shown = []
+            self.clear()
+        self.shas = shas
+        self.setModified(False)
         self.setEnabled(bool(self.shas) and self.library is not None)
         many = len(self.shas) > 1
         self.setPlaceholderText(
@@ -125,7 +130,9 @@ class TagEditor(QLineEdit):
             info = await asyncio.to_thread(library.organize_info, shas)
             common = set.intersection(*(set(i["tags"]) for i in info.values())) if info else set()
             self.shown = sorted(common)
-            self.setText(", ".join(self.shown))
+            typed = self.text().strip().strip(",") if self.isModified() else ""  # typed before the tags came
+            self.setText(", ".join([*self.shown, typed] if typed else self.shown))
+            self.setModified(bool(typed))
 
         return self.tasks.run("tags-load", load())
 
