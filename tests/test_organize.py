@@ -460,3 +460,27 @@ def test_threads_collapse_to_their_newest_image_with_a_turn_count(library):
     assert library.thread_turns()[night] == 4
     collapsed = library.gallery(HistoryQuery(threads_collapsed=True, include_failed=False))
     assert [r.generation_id for r in collapsed] == [night, lone.generation_id]
+
+
+@pytest.mark.slow
+def test_a_thread_refined_through_the_cli_collapses_to_its_last_turn(library):
+    root_dir = str(library.root)
+    library.close()
+    code, root, err = cli_json("generate", "a lighthouse", "--endpoint", "demo", "--library", root_dir)
+    assert code == 0, err
+    code, second, err = cli_json(
+        "refine", root["generation_id"], "make the sky stormier", "--endpoint", "demo", "--library", root_dir
+    )
+    assert code == 0 and second["thread_id"] == root["generation_id"], err
+    code, third, err = cli_json(
+        "refine", second["generation_id"], "now at night", "--endpoint", "demo", "--library", root_dir
+    )
+    assert code == 0, err
+    reopened = Library(library.root).open()
+    try:
+        assert len(reopened.gallery(HistoryQuery())) == 3
+        collapsed = reopened.gallery(HistoryQuery(threads_collapsed=True))
+        assert [r.generation_id for r in collapsed] == [third["generation_id"]]
+        assert reopened.thread_turns()[third["generation_id"]] == 3
+    finally:
+        reopened.close()

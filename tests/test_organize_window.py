@@ -4,7 +4,7 @@ sidebar's context menu, and the boards sidebar's width across sessions."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
@@ -93,8 +93,6 @@ def test_tags_typed_with_completion_tag_the_selection_and_the_cli_sees_them(qtbo
     for step in ("before", "after a rebuild"):
         code, out, err = atelier("history", "--tag", "dawn", "--json", "--library", root)
         assert code == 0, (step, err)
-        import json
-
         assert {e["prompt"] for e in json.loads(out)} == {"a fox", "an owl"}, step
         if step == "before":
             assert atelier("rebuild", "--library", root)[0] == 0
@@ -213,13 +211,9 @@ def test_boards_renamed_and_deleted_from_the_sidebar_survive_a_rebuild(qtbot, ql
         qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), QMessageBox), timeout=5000)
         box = QApplication.activeModalWidget()
         assert "stay in the library" in box.text()
+        delete = next(b for b in box.buttons() if b.text() == "Delete board")
         with qtbot.waitSignal(sidebar.changed, timeout=5000):
-            qtbot.mouseClick(
-                box.buttons()[0]
-                if box.buttons()[0].text() == "Delete board"
-                else next(b for b in box.buttons() if b.text() == "Delete board"),
-                Qt.MouseButton.LeftButton,
-            )
+            qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)
         assert window.library.boards() == [{"name": "Deep woods", "count": 2}]
         assert sea.sha256 in {r.sha256 for r in shown(window)}  # the board went, its image stays
         assert sidebar.list.count() == 2
@@ -254,4 +248,3 @@ def test_the_boards_sidebar_keeps_its_width_in_a_new_window(qtbot, qloop, servic
         qtbot.waitUntil(lambda: area.sizes()[0] == 260, timeout=5000)
     finally:
         close_window(qtbot, again)
-    assert asyncio.get_event_loop() is not None
