@@ -316,6 +316,18 @@ class Browser(QWidget):
         if current is not None and current[R.IMAGE_ID] in image_ids:
             self.currentChanged.emit(current)
 
+    def show_ratings(self, shas: list[str], rating) -> None:
+        """The stars the rating keys just gave, on the tiles at once (0 clears, "reject")."""
+        if self.gallery_model is None:
+            return
+        value = -1 if rating == "reject" else int(rating)
+        for sha in shas:
+            if value:
+                self.gallery_model.ratings[sha] = value
+            else:
+                self.gallery_model.ratings.pop(sha, None)
+        self.gallery.viewport().update()
+
     def organize_changed(self, what: str) -> None:
         """Ratings ("rating", "reject") or tags ("tags") changed in the library: reload when the listing depends on them."""
         fields = self.organize_filters.query_fields()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QSize, Qt, Signal
@@ -50,6 +50,7 @@ class GalleryModel(QAbstractListModel):
         self._key_pos: dict = {}  # key -> position counted from the end, which prepending leaves unchanged
         self._sha_pos: dict[str, int] = {}
         self.turns: dict[str, int] = {}  # generation id -> its refine thread's turns (with threads collapsed)
+        self.ratings: dict[str, int] = {}  # sha256 -> stars (1-5), -1 rejected: painted on the tiles
         self.generation = 0
         self.edge = 192
         self._cache: OrderedDict[str, QPixmap] = OrderedDict()
@@ -92,7 +93,7 @@ class GalleryModel(QAbstractListModel):
         self._day_pos = listing.day_pos
         self._key_pos = listing.key_pos
         self._sha_pos = listing.sha_pos
-        self.turns = listing.turns
+        self.turns, self.ratings = listing.turns, listing.ratings
 
     def _row_at(self, position_from_end: int) -> int:
         return len(self.rows) - 1 - position_from_end
@@ -288,7 +289,9 @@ async def load_gallery(model: GalleryModel, library: Library, query: HistoryQuer
 
     def listing(limit: int | None) -> GalleryListing:
         turns = library.thread_turns() if query.threads_collapsed else {}
-        return GalleryListing.of(library.gallery(query, limit=limit), turns, days=not query.by_rating)
+        listing = GalleryListing.of(library.gallery(query, limit=limit), turns, days=not query.by_rating)
+        listing.ratings = library.ratings()
+        return listing
 
     first = await asyncio.to_thread(listing, FIRST_ROWS)
     model.set_rows(first)
@@ -319,6 +322,7 @@ class GalleryListing:
     key_pos: dict
     sha_pos: dict
     turns: dict  # generation id -> turns of its refine thread, for the tiles' badges (threads collapsed)
+    ratings: dict = field(default_factory=dict)  # sha256 -> stars, -1 rejected
 
     @classmethod
     def of(cls, rows: list[tuple], turns: dict | None = None, days: bool = True) -> GalleryListing:

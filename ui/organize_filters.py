@@ -21,7 +21,7 @@ class OrganizeFilters(QWidget):
         self.rating.setAccessibleName(tr("Minimum rating"))
         self.rating.addItem(tr("Any rating"), None)
         for stars in range(1, 6):
-            self.rating.addItem("★" * stars + ("+" if stars < 5 else ""), stars)
+            self.rating.addItem(f"★{stars}+" if stars < 5 else "★5", stars)
         self.rating.currentIndexChanged.connect(self.changed)
         self.show_rejected = QCheckBox(tr("Rejected"), self)
         self.show_rejected.setToolTip(tr("Show rejected images too (X rejects; they are hidden, never deleted)"))

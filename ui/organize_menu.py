@@ -109,6 +109,7 @@ class OrganizeControls(QObject):
         self.details.focus_tags()
 
     def _rated(self, shas: list, rating) -> None:
+        self.browser.show_ratings(shas, rating)
         self.browser.organize_changed("reject" if rating == "reject" else "rating")
         stars = tr("rejected") if rating == "reject" else tr("no rating") if rating == 0 else "★" * rating
         self.window.statusBar().showMessage(tr("{0} image(s): {1}").format(len(shas), stars), 3000)

@@ -458,6 +458,10 @@ class Library:
         with self.index.session() as conn:
             return organize.all_tags(conn)
 
+    def ratings(self) -> dict[str, int]:  # {sha256: 1..5, or -1 rejected} of the rated images
+        with self.index.session() as conn:
+            return organize.all_ratings(conn)
+
     def thread_turns(self) -> dict[str, int]:
         """{generation id: turns of its refine thread} for the generations in threads of two or more turns."""
         with self.index.session() as conn:

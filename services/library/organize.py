@@ -275,6 +275,11 @@ def boards(conn: sqlite3.Connection) -> list[dict]:
     return [{"name": name, "count": count} for name, count in rows]
 
 
+def all_ratings(conn: sqlite3.Connection) -> dict[str, int]:
+    """{sha256: 1..5 stars, or -1 rejected} of every rated image."""
+    return dict(conn.execute("SELECT sha256, rating FROM ratings").fetchall()) if mirrored(conn) else {}
+
+
 def all_tags(conn: sqlite3.Connection) -> list[tuple[str, int]]:
     if not mirrored(conn):
         return []
