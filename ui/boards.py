@@ -69,6 +69,7 @@ class BoardList(QListWidget):
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.viewport().setAcceptDrops(True)
+        self.setSpacing(2)
         self.names = BoardNameDelegate(self)
         self.setItemDelegate(self.names)
         self.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)  # F2; and "Rename" in the menu
