@@ -126,6 +126,7 @@ class Browser(QWidget):
         self.gallery.selectionModel().currentChanged.connect(self._current_changed)
         self.gallery_model.countChanged.connect(self._count_changed)
         self.reload()
+        self.load_tags()
 
     # --- the query --------------------------------------------------------------------------------------------
 
@@ -168,7 +169,6 @@ class Browser(QWidget):
                     self.gallery.setCurrentIndex(model.index(row))
             for name in await asyncio.to_thread(library.models_used):
                 self._add_model(name)
-            self.organize_filters.set_tags([tag for tag, _n in await asyncio.to_thread(library.tags)])
 
         return self.tasks.run("gallery", load())
 
@@ -338,13 +338,19 @@ class Browser(QWidget):
             depends = depends or (what == "reject" and not fields["include_rejected"])
         if depends:
             self.reload()
-        elif what == "tags" and self.library is not None:
-            library = self.library
+        if what == "tags":
+            self.load_tags()
 
-            async def tags():
-                self.organize_filters.set_tags([tag for tag, _n in await asyncio.to_thread(library.tags)])
+    def load_tags(self) -> asyncio.Task | None:
+        """The library's tags for the tag filter's completion (at start and after tagging, not on every reload)."""
+        if self.library is None:
+            return None
+        library = self.library
 
-            self.tasks.run("tags", tags())
+        async def tags():
+            self.organize_filters.set_tags([tag for tag, _n in await asyncio.to_thread(library.tags)])
+
+        return self.tasks.run("tags", tags())
 
     async def shutdown(self) -> None:
         self.tasks.cancel_all()

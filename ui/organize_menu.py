@@ -46,6 +46,8 @@ class OrganizeControls(QObject):
         self.tags_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.tags_action.triggered.connect(self.focus_tags)
         window.addAction(self.tags_action)
+        browser.gallery.addAction(self.tags_action)  # in the gallery's context menu too
+        self._selection = None  # the gallery's selection model being watched for the tag editor
         self.area = QSplitter(Qt.Orientation.Horizontal, window)  # the window lays this out where the gallery goes
         self.area.addWidget(browser)
         self.area.setChildrenCollapsible(False)
@@ -93,7 +95,7 @@ class OrganizeControls(QObject):
 
     def _watch_selection(self) -> None:
         selection = self.browser.gallery.selectionModel()
-        if selection is not None and selection is not getattr(self, "_selection", None):
+        if selection is not None and selection is not self._selection:
             self._selection = selection
             selection.selectionChanged.connect(lambda *_: self._edit_tags())
 
