@@ -406,6 +406,12 @@ def test_gallery_orders_newest_oldest_and_by_rating(library):
     assert order(oldest_first=True) == [a.sha256, b.sha256, c.sha256]
     assert order(by_rating=True) == [a.sha256, c.sha256, b.sha256]
     assert order(by_rating=True, min_rating=3) == [a.sha256]
+    first = lambda n, **q: [r.sha256 for r in library.gallery(HistoryQuery(by_rating=True, **q), limit=n)]  # noqa: E731
+    assert first(1) == [a.sha256] and first(3) == [a.sha256, c.sha256, b.sha256]
+    library.rate([a.sha256], "reject")
+    assert order(by_rating=True) == [c.sha256, b.sha256]
+    assert order(by_rating=True, include_rejected=True) == [c.sha256, b.sha256, a.sha256]  # rejected last
+    assert first(2, include_rejected=True) == [c.sha256, b.sha256]
 
 
 def refine_turn(library, parent_gid: str, prompt: str, created: float, status: str = "ok"):
