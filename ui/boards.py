@@ -190,6 +190,7 @@ class BoardsSidebar(QWidget):
         self.new_board.clear()
         if not name or any(b["name"] == name for b in self.boards):
             return None
+        self.show_boards([*self.boards, {"name": name, "count": 0}])  # at once; the library's list follows
         return self._change(self.library.board_create, name)
 
     def rename(self, old: str, new: str) -> asyncio.Task:
