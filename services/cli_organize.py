@@ -1,6 +1,7 @@
 """The command line's organizing commands: board, tag, rate, duplicates; and history's filters by them.
 
     board add|remove NAME IMAGE... [--library DIR] [--json]     board list [--library DIR] [--json]
+    board rename OLD NEW                                         board delete NAME   (its images stay)
     tag IMAGE TAG... [--remove]                                 rate IMAGE 0|1|2|3|4|5|reject
     duplicates [--threshold N]                                   (prints groups of look-alikes)
 
@@ -19,10 +20,10 @@ COMMANDS = ("board", "tag", "rate", "duplicates")
 
 
 def add_parsers(sub) -> None:
-    b = sub.add_parser("board", help="put images on a board, take them off, or list the boards")
-    b.add_argument("action", choices=("add", "remove", "list"))
-    b.add_argument("name", nargs="?", help="the board's name (add, remove)")
-    b.add_argument("images", nargs="*", metavar="IMAGE", help="an image's path or sha256")
+    b = sub.add_parser("board", help="put images on a board, take them off, list, rename or delete boards")
+    b.add_argument("action", choices=("add", "remove", "list", "rename", "delete"))
+    b.add_argument("name", nargs="?", help="the board's name (add, remove, rename, delete)")
+    b.add_argument("images", nargs="*", metavar="IMAGE", help="an image's path or sha256 (rename: the new name)")
     b.add_argument("--library")
     b.add_argument("--json", action="store_true")
 
@@ -88,6 +89,8 @@ def cmd_board(args, services) -> int:
             library.close()
         text = "\n".join(f"{b['count']:>6}  {b['name']}" for b in boards) or "No boards yet."
         return _out(args, boards, text)
+    if args.action in ("rename", "delete"):
+        return _rename_or_delete(args, services)
     if not args.name or not args.images:
         raise InputError(f"board {args.action} needs a board's name and at least one image.")
     library = services.open_library(args.library)
@@ -101,6 +104,28 @@ def cmd_board(args, services) -> int:
     verb = "Added to" if args.action == "add" else "Removed from"
     payload = {"board": " ".join(args.name.split()), "images": shas, "count": count}
     return _out(args, payload, f"{verb} {payload['board']}: {len(shas)} image(s); it holds {count}.")
+
+
+def _rename_or_delete(args, services) -> int:
+    wanted = 1 if args.action == "rename" else 0
+    if not args.name or len(args.images) != wanted:
+        raise InputError("board rename takes OLD NEW." if wanted else "board delete takes one board's name.")
+    library = services.open_library(args.library)
+    try:
+        if args.action == "rename":
+            name = library.board_rename(args.name, args.images[0])
+            board = next((b for b in library.boards() if b["name"] == name), {"count": 0})
+            payload = {"board": name, "renamed_from": " ".join(args.name.split()), "count": board["count"]}
+            text = f"Renamed {payload['renamed_from']} to {name}; it holds {board['count']}."
+        else:
+            name = " ".join(args.name.split())
+            count = next((b["count"] for b in library.boards() if b["name"] == name), 0)
+            library.board_delete(name)
+            payload = {"board": name, "deleted": True, "images_kept": count}
+            text = f"Deleted the board {name}; its {count} image(s) stay in the library."
+    finally:
+        library.close()
+    return _out(args, payload, text)
 
 
 def _one_image_change(args, services, change) -> int:

@@ -333,3 +333,160 @@ def test_the_index_mirrors_the_journal_and_a_replay_gives_the_same(library, oper
     assert library.organize_info(shas) == expected
     library.index.write("UPDATE organize_state SET value = 1e18 WHERE key = 'offset'")  # forces a full replay
     assert library.organize_info(shas) == expected
+
+
+# --- boards renamed and deleted, the gallery's orders, refine threads collapsed -----------------------------------
+
+
+def test_board_rename_and_delete_are_journaled_and_survive_a_rebuild_and_a_copy(library, tmp_path):
+    fox, owl, sea = three_images(library)
+    library.board_add("Forest", [fox.sha256, owl.sha256])
+    library.board_add("Sea", [sea.sha256, fox.sha256])
+    assert library.board_create("  Later  ") == "Later"  # an empty board is kept too
+    assert library.board_rename("Forest", "Woods") == "Woods"
+    library.board_delete("Sea")
+    expected = [{"name": "Later", "count": 0}, {"name": "Woods", "count": 2}]
+    assert library.boards() == expected
+    assert gallery_shas(library) == {fox.sha256, owl.sha256, sea.sha256}  # deleting a board deletes no image
+    assert library.organize_info([fox.sha256])[fox.sha256]["boards"] == ["Woods"]
+    with pytest.raises(InputError, match="no board named Sea"):
+        library.board_delete("Sea")
+    with pytest.raises(InputError, match="exists already"):
+        library.board_rename("Later", "Woods")
+    with pytest.raises(InputError, match="no board named Nowhere"):
+        library.board_rename("Nowhere", "Somewhere")
+
+    library.rebuild()
+    assert library.boards() == expected
+    assert gallery_shas(library, board="Woods") == {fox.sha256, owl.sha256}
+    library.close()
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(library.root, copy)
+    for name in ("index.sqlite3", "index.sqlite3-wal", "index.sqlite3-shm"):  # the copy lost its index
+        (copy / ".atelier" / name).unlink(missing_ok=True)
+    other = Library(copy)
+    try:
+        other.rebuild()
+        assert other.boards() == expected
+        assert gallery_shas(other, board="Sea") == set()
+    finally:
+        other.close()
+
+
+@pytest.mark.slow
+def test_cli_board_rename_and_delete(library):
+    fox, owl, _ = three_images(library)
+    library.board_add("Forest", [fox.sha256, owl.sha256])
+    library.close()
+    root = str(library.root)
+    code, out, _ = cli_json("board", "rename", "Forest", "Deep woods", "--library", root)
+    assert code == 0 and out == {"board": "Deep woods", "renamed_from": "Forest", "count": 2}
+    code, out, err = atelier("board", "rename", "Forest", "Other", "--library", root)
+    assert code == 2 and "no board named Forest" in err and "Traceback" not in err
+    code, out, err = atelier("board", "rename", "Deep woods", "--library", root)
+    assert code == 2 and "OLD NEW" in err
+    code, out, _ = cli_json("board", "delete", "Deep woods", "--library", root)
+    assert code == 0 and out == {"board": "Deep woods", "deleted": True, "images_kept": 2}
+    code, out, _ = cli_json("board", "list", "--library", root)
+    assert out == []
+    code, out, _ = cli_json("history", "--library", root)
+    assert len(out) == 3  # the images stay
+    code, out, err = atelier("board", "delete", "Deep woods", "--library", root)
+    assert code == 2 and "no board named" in err
+
+
+def test_gallery_orders_newest_oldest_and_by_rating(library):
+    _, a = save(library, prompt="first", data=picture("first"), created=1000.0)
+    _, b = save(library, prompt="second", data=picture("second"), created=2000.0)
+    _, c = save(library, prompt="third", data=picture("third"), created=3000.0)
+    library.rate([a.sha256], 4)
+    library.rate([c.sha256], 2)
+    order = lambda **q: [r.sha256 for r in library.gallery(HistoryQuery(**q))]  # noqa: E731
+    assert order() == [c.sha256, b.sha256, a.sha256]
+    assert order(oldest_first=True) == [a.sha256, b.sha256, c.sha256]
+    assert order(by_rating=True) == [a.sha256, c.sha256, b.sha256]
+    assert order(by_rating=True, min_rating=3) == [a.sha256]
+    first = lambda n, **q: [r.sha256 for r in library.gallery(HistoryQuery(by_rating=True, **q), limit=n)]  # noqa: E731
+    assert first(1) == [a.sha256] and first(3) == [a.sha256, c.sha256, b.sha256]
+    library.rate([a.sha256], "reject")
+    assert order(by_rating=True) == [c.sha256, b.sha256]
+    assert order(by_rating=True, include_rejected=True) == [c.sha256, b.sha256, a.sha256]  # rejected last
+    assert first(2, include_rejected=True) == [c.sha256, b.sha256]
+
+
+def refine_turn(library, parent_gid: str, prompt: str, created: float, status: str = "ok"):
+    """A refine's generation as the refine path records it: lineage to its parent and the thread's root."""
+    from services.types import GenerationRequest
+    from tests.test_library import received
+
+    parent = library.generation(parent_gid)
+    lineage = {
+        "parent_generation_id": parent_gid,
+        "parent_image_index": 0,
+        "thread_id": parent.lineage_json()["thread_id"],
+    }
+    request = GenerationRequest(prompt, "gemini-3.1-flash-image", lineage=lineage)
+    gid = library.begin(request, endpoint="test", protocol="generateContent", created_at=created)
+    saved = None
+    if status == "ok":
+        saved = library.save_image(
+            gid, 0, received(picture(prompt, 64, 48)), request=request, endpoint="test", created_at=created
+        )
+    library.finish(gid, status=status)
+    return gid, saved
+
+
+def a_thread_with_a_branch(library):
+    """root -> stormier -> red coat, and root -> at night (a branch); and a lone image."""
+    root, root_image = save(library, prompt="a lighthouse", data=picture("a lighthouse", 64, 48), created=100.0)
+    stormy, _ = refine_turn(library, root, "make the sky stormier", 200.0)
+    coat, coat_image = refine_turn(library, stormy, "now a red coat", 300.0)
+    night, _ = refine_turn(library, root, "at night", 250.0)
+    refine_turn(library, coat, "a refused edit", 400.0, status="blocked")  # a failed turn is no turn
+    _, lone = save(library, prompt="a lone fox", data=picture("a lone fox", 64, 48), created=150.0)
+    return root, stormy, coat, night, coat_image, lone
+
+
+def test_threads_collapse_to_their_newest_image_with_a_turn_count(library):
+    root, stormy, coat, night, coat_image, lone = a_thread_with_a_branch(library)
+    everything = library.gallery(HistoryQuery(include_failed=False))
+    assert len(everything) == 5
+    collapsed = library.gallery(HistoryQuery(threads_collapsed=True, include_failed=False))
+    assert [r.sha256 for r in collapsed] == [coat_image.sha256, lone.sha256]
+    turns = library.thread_turns()
+    assert turns[coat] == 4 and turns[root] == 4 and lone.generation_id not in turns
+    # Under a search, a thread collapses to the newest turn the search lets in.
+    found = library.gallery(HistoryQuery(threads_collapsed=True, search="stormier", include_failed=False))
+    assert [r.generation_id for r in found] == [stormy]
+    # The newest turn rejected: the thread shows its newest turn still shown.
+    library.rate([coat_image.sha256], "reject")
+    collapsed = library.gallery(HistoryQuery(threads_collapsed=True, include_failed=False))
+    assert [r.generation_id for r in collapsed] == [night, lone.generation_id]
+    library.rebuild()  # the lineage comes back from the files
+    assert library.thread_turns()[night] == 4
+    collapsed = library.gallery(HistoryQuery(threads_collapsed=True, include_failed=False))
+    assert [r.generation_id for r in collapsed] == [night, lone.generation_id]
+
+
+@pytest.mark.slow
+def test_a_thread_refined_through_the_cli_collapses_to_its_last_turn(library):
+    root_dir = str(library.root)
+    library.close()
+    code, root, err = cli_json("generate", "a lighthouse", "--endpoint", "demo", "--library", root_dir)
+    assert code == 0, err
+    code, second, err = cli_json(
+        "refine", root["generation_id"], "make the sky stormier", "--endpoint", "demo", "--library", root_dir
+    )
+    assert code == 0 and second["thread_id"] == root["generation_id"], err
+    code, third, err = cli_json(
+        "refine", second["generation_id"], "now at night", "--endpoint", "demo", "--library", root_dir
+    )
+    assert code == 0, err
+    reopened = Library(library.root).open()
+    try:
+        assert len(reopened.gallery(HistoryQuery())) == 3
+        collapsed = reopened.gallery(HistoryQuery(threads_collapsed=True))
+        assert [r.generation_id for r in collapsed] == [third["generation_id"]]
+        assert reopened.thread_turns()[third["generation_id"]] == 3
+    finally:
+        reopened.close()

@@ -95,7 +95,7 @@ def test_drop_images_on_a_board_and_select_it(qtbot, qloop, library):
 
 
 @pytest.mark.qt_log_ignore("This plugin does not support")  # the completer's popup on the offscreen platform
-def test_tag_editor_completes_from_the_library_and_applies(qtbot, qloop, library):
+def test_tag_editor_completes_the_last_word_and_saves_the_difference(qtbot, qloop, library):
     _, fox = save(library, prompt="a fox", data=picture("a fox", 64, 48))
     _, owl = save(library, prompt="an owl", data=picture("an owl", 64, 48))
     library.tag([owl.sha256], ["snowfall", "night"])
@@ -105,14 +105,29 @@ def test_tag_editor_completes_from_the_library_and_applies(qtbot, qloop, library
     editor.edit([fox.sha256])
     qtbot.waitUntil(lambda: editor.known.rowCount() == 2, timeout=5000)
     editor.setFocus()
-    qtbot.keyClicks(editor, "snow")
-    completer = editor.completer()
+    qtbot.keyClicks(editor, "red, sno")  # the completion is for the word being typed, not the whole text
+    completer = editor.completions
     qtbot.waitUntil(lambda: completer.completionCount() == 1, timeout=5000)
     assert completer.currentCompletion() == "snowfall"
-    editor.setText("snowfall, red")
+    qtbot.waitUntil(editor.completing, timeout=5000)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)  # takes the completion; saves nothing yet
+    assert editor.text() == "red, snowfall, "
+    assert library.organize_info([fox.sha256])[fox.sha256]["tags"] == []
     with qtbot.waitSignal(editor.changed, timeout=5000):
         qtbot.keyClick(editor, Qt.Key.Key_Return)
     assert library.organize_info([fox.sha256])[fox.sha256]["tags"] == ["red", "snowfall"]
+
+    # Two images: the editor shows the tags both have; erasing one removes it from both, the others stay.
+    editor.edit([fox.sha256, owl.sha256])
+    qtbot.waitUntil(lambda: editor.text() == "snowfall", timeout=5000)
+    editor.setFocus()
+    editor.selectAll()
+    qtbot.keyClicks(editor, "dusk")
+    with qtbot.waitSignal(editor.changed, timeout=5000):
+        qtbot.keyClick(editor, Qt.Key.Key_Return)
+    info = library.organize_info([fox.sha256, owl.sha256])
+    assert info[fox.sha256]["tags"] == ["dusk", "red"]
+    assert info[owl.sha256]["tags"] == ["dusk", "night"]
 
 
 def test_compare_zooms_every_pane_with_the_wheel_and_shows_differences(qtbot, qloop, library):

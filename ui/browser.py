@@ -30,6 +30,7 @@ from services.types import SavedImage
 from ui.common import TaskSlots, tr
 from ui.gallery import GalleryView, key_of, load_gallery, make_row
 from ui.gallery_drag import DraggableGalleryModel
+from ui.organize_filters import OrganizeFilters
 from ui.studio import Studio
 
 R = GalleryRow
@@ -51,7 +52,7 @@ class Browser(QWidget):
         self._arrived: list[tuple] = []  # results prepended while a reload runs
         self.search = QLineEdit(self)
         self.search.setPlaceholderText(tr("Search prompts…"))
-        self.search.setMinimumWidth(200)
+        self.search.setMinimumWidth(140)
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName(tr("Search"))
         self.search_timer = QTimer(self)
@@ -60,6 +61,9 @@ class Browser(QWidget):
         self.search_timer.timeout.connect(self.reload)
         self.search.textChanged.connect(lambda _: self.search_timer.start())
         self.model_filter = QComboBox(self)
+        # Sized for a short name, not the longest model id: the gallery column must leave room for the boards.
+        self.model_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_filter.setMinimumContentsLength(10)
         self.model_filter.setAccessibleName(tr("Filter by model"))
         self.model_filter.addItem(tr("All models"), None)
         self.model_filter.currentIndexChanged.connect(self.reload)
@@ -75,6 +79,9 @@ class Browser(QWidget):
         self.show_failed.setToolTip(tr("Show blocked and failed attempts in the gallery"))
         self.show_failed.setChecked(True)
         self.show_failed.toggled.connect(self.reload)
+        self.organize_filters = OrganizeFilters(self)  # rating, rejected, tag, order, threads
+        self.organize_filters.changed.connect(self.reload)
+        self.organize_filters.tagEdited.connect(self.search_timer.start)
         self.thumb_size = QSlider(Qt.Orientation.Horizontal, self)
         self.thumb_size.setRange(96, 320)
         self.thumb_size.setValue(thumb_size)
@@ -99,6 +106,7 @@ class Browser(QWidget):
         filters.addWidget(self.favourites_only)
         filters.addWidget(self.show_failed)
         column.addLayout(filters)
+        column.addWidget(self.organize_filters)
         column.addWidget(self.empty_hint)
         column.addWidget(self.gallery, 1)
         footer = QHBoxLayout()
@@ -118,6 +126,7 @@ class Browser(QWidget):
         self.gallery.selectionModel().currentChanged.connect(self._current_changed)
         self.gallery_model.countChanged.connect(self._count_changed)
         self.reload()
+        self.load_tags()
 
     # --- the query --------------------------------------------------------------------------------------------
 
@@ -134,6 +143,7 @@ class Browser(QWidget):
             include_failed=self.show_failed.isChecked(),
             since=since,
             board=self.board,
+            **self.organize_filters.query_fields(),
         )
 
     def reload(self, *_) -> asyncio.Task | None:
@@ -164,14 +174,16 @@ class Browser(QWidget):
 
     def _filters_decide(self, model_id: str) -> bool | None:
         """Whether a new result belongs in the listing, or None when only the index can tell."""
-        if self.board is not None:
-            return False  # a new image is on no board yet
-        if self.search.text().strip() or self.favourites_only.isChecked():
-            return None
+        if self.board is not None or self.organize_filters.narrowing():
+            return False  # a new image is on no board yet, has no tag and no stars
+        if self.search.text().strip() or self.favourites_only.isChecked() or not self.organize_filters.newest_first():
+            return None  # (a new image goes to the top only in the newest-first order)
         return self.model_filter.currentData() in (None, model_id)
 
-    def _add_result(self, row: tuple, model_id: str) -> None:
+    def _add_result(self, row: tuple, model_id: str, refine: bool = False) -> None:
         fits = self._filters_decide(model_id)
+        if fits and refine and self.organize_filters.threads.isChecked():
+            fits = None  # the new turn takes its thread's tile: the index tells which
         if fits is None:
             self.search_timer.start()
         elif fits and self.gallery_model is not None:
@@ -195,7 +207,7 @@ class Browser(QWidget):
             model=job.request.model,
             reason=None,
         )
-        self._add_result(row, job.request.model)
+        self._add_result(row, job.request.model, refine=bool(job.request.lineage))
 
     def _job_finished(self, job: Job) -> None:
         self._add_model(job.request.model)
@@ -227,6 +239,8 @@ class Browser(QWidget):
             or self.favourites_only.isChecked()
             or self.model_filter.currentIndex() > 0
             or self.date_filter.currentIndex() > 0
+            or self.organize_filters.narrowing()
+            or self.board is not None
         )
         self.empty_hint.setText(
             tr("Nothing matches these filters.")
@@ -286,7 +300,7 @@ class Browser(QWidget):
         """Rows an undo brought back: put in place when the query is the one they were deleted from."""
         if self.gallery_model is None:
             return
-        if query_version == self.query_version:
+        if query_version == self.query_version and self.organize_filters.newest_first():
             self.gallery_model.insert_rows(rows)
         else:
             self.reload()
@@ -301,6 +315,42 @@ class Browser(QWidget):
         current = self.current_row()
         if current is not None and current[R.IMAGE_ID] in image_ids:
             self.currentChanged.emit(current)
+
+    def show_ratings(self, shas: list[str], rating) -> None:
+        """The stars the rating keys just gave, on the tiles at once (0 clears, "reject")."""
+        if self.gallery_model is None:
+            return
+        value = -1 if rating == "reject" else int(rating)
+        for sha in shas:
+            if value:
+                self.gallery_model.ratings[sha] = value
+            else:
+                self.gallery_model.ratings.pop(sha, None)
+        self.gallery.viewport().update()
+
+    def organize_changed(self, what: str) -> None:
+        """Ratings ("rating", "reject") or tags ("tags") changed in the library: reload when the listing depends on them."""
+        fields = self.organize_filters.query_fields()
+        if what == "tags":
+            depends = fields["tag"] is not None
+        else:
+            depends = fields["min_rating"] is not None or fields["by_rating"]
+            depends = depends or (what == "reject" and not fields["include_rejected"])
+        if depends:
+            self.reload()
+        if what == "tags":
+            self.load_tags()
+
+    def load_tags(self) -> asyncio.Task | None:
+        """The library's tags for the tag filter's completion (at start and after tagging, not on every reload)."""
+        if self.library is None:
+            return None
+        library = self.library
+
+        async def tags():
+            self.organize_filters.set_tags([tag for tag, _n in await asyncio.to_thread(library.tags)])
+
+        return self.tasks.run("tags", tags())
 
     async def shutdown(self) -> None:
         self.tasks.cancel_all()

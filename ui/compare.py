@@ -164,7 +164,8 @@ class CompareView(QWidget):
                 return images, entries
 
             images, entries = await asyncio.to_thread(read)
-            self.show_images(images, [e.params if e else {} for e in entries], [e.prompt if e else "" for e in entries])
+            records = [readable_lineage(e.params) if e else {} for e in entries]
+            self.show_images(images, records, [e.prompt if e else "" for e in entries])
             self.loaded.emit()
 
         return self.tasks.run("compare", load())
@@ -238,6 +239,14 @@ class CompareView(QWidget):
         self.pane_row.setVisible(not slider)
         self.slider_pane.setVisible(slider)
         self.slider.setVisible(slider)
+
+
+def readable_lineage(params: dict) -> dict:
+    """A refine's lineage as words ("refine of 4a96cc70"), not the JSON of its ids."""
+    lineage = params.get("lineage")
+    if not isinstance(lineage, dict) or not lineage.get("parent_generation_id"):
+        return params
+    return {**params, "lineage": tr("refine of {0}").format(str(lineage["parent_generation_id"])[:8])}
 
 
 def differences_html(records: list[dict], prompts: list[str]) -> str:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSplitte
 from services.library import GalleryRow, HistoryEntry, Library
 from services.status import Status
 from ui.common import TaskSlots, money, tr, when
+from ui.tag_editor import TagEditor
 from ui.viewer import ImageView, load_full_image
 
 R = GalleryRow
@@ -66,8 +67,11 @@ class DetailsPane(QWidget):
 
     def __init__(self, show_error, parent=None):
         super().__init__(parent)
-        self.library: Library | None = None
         self.tasks = TaskSlots(show_error)
+        # The current image's tags (all selected images' once the organize controls give the selection): T focuses.
+        self.tags = TagEditor(None, self.tasks, self)
+        self.tags.failed.connect(show_error)
+        self.library: Library | None = None
         self.row: tuple | None = None
         self.entry: HistoryEntry | None = None
         self.viewer = ImageView(self)
@@ -92,11 +96,19 @@ class DetailsPane(QWidget):
         buttons.addWidget(actual)
         buttons.addWidget(self.zoom_label)
         buttons.addStretch()
+        tag_row = QHBoxLayout()
+        tag_row.setContentsMargins(0, 0, 0, 0)
+        tags_label = QLabel(tr("&Tags"), self)
+        tags_label.setBuddy(self.tags)
+        tags_label.setToolTip(tr("T puts the cursor here for the selected images"))
+        tag_row.addWidget(tags_label)
+        tag_row.addWidget(self.tags, 1)
         top = QWidget(self)
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.viewer, 1)
         top_layout.addLayout(buttons)
+        top_layout.addLayout(tag_row)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.details)
@@ -106,8 +118,22 @@ class DetailsPane(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.splitter)
 
+    @property
+    def library(self) -> Library | None:
+        return self.tags.library
+
+    @library.setter
+    def library(self, library: Library | None) -> None:
+        self.tags.library = library
+
+    def focus_tags(self) -> None:
+        self.tags.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.tags.end(False)
+
     def show_row(self, row: tuple | None) -> asyncio.Task | None:
         self.row, self.entry = row, None
+        if not self.tags.hasFocus():  # (the organize controls may widen it to the whole selection)
+            self.tags.edit([row[R.SHA256]] if row is not None and row[R.SHA256] else [])
         if row is None or self.library is None:
             self.viewer.set_image(None)
             self.details.setHtml("")

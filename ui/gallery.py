@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QSize, Qt, Signal
@@ -32,20 +32,7 @@ VISIBLE_INSET = QPoint(8, 8)  # inside the cell margins, so indexAt() finds the 
 
 def make_row(**fields) -> tuple:
     """A gallery row from named fields, in the library's column order (no one writes the order by hand)."""
-    if hasattr(GalleryRow, "_fields"):  # the library's NamedTuple
-        return GalleryRow(**fields)
-    row = [None] * 11
-    for name, value in fields.items():
-        row[getattr(R, name.upper())] = value
-    return tuple(row)
-
-
-def with_field(row: tuple, name: str, value) -> tuple:
-    if hasattr(row, "_replace"):
-        return row._replace(**{name: value})
-    changed = list(row)
-    changed[getattr(R, name.upper())] = value
-    return tuple(changed)
+    return GalleryRow(**fields)
 
 
 def _date(row: tuple):
@@ -62,6 +49,8 @@ class GalleryModel(QAbstractListModel):
         self._day_pos: set[int] = set()  # positions (from the end) of rows that start a day
         self._key_pos: dict = {}  # key -> position counted from the end, which prepending leaves unchanged
         self._sha_pos: dict[str, int] = {}
+        self.turns: dict[str, int] = {}  # generation id -> its refine thread's turns (with threads collapsed)
+        self.ratings: dict[str, int] = {}  # sha256 -> stars (1-5), -1 rejected: painted on the tiles
         self.generation = 0
         self.edge = 192
         self._cache: OrderedDict[str, QPixmap] = OrderedDict()
@@ -104,6 +93,7 @@ class GalleryModel(QAbstractListModel):
         self._day_pos = listing.day_pos
         self._key_pos = listing.key_pos
         self._sha_pos = listing.sha_pos
+        self.turns, self.ratings = listing.turns, listing.ratings
 
     def _row_at(self, position_from_end: int) -> int:
         return len(self.rows) - 1 - position_from_end
@@ -209,9 +199,7 @@ class GalleryModel(QAbstractListModel):
         if i is None:
             return
         row = self.rows[i]
-        for name, value in changes.items():
-            row = with_field(row, name, value)
-        self.rows[i] = row
+        self.rows[i] = row._replace(**changes)
         index = self.index(i)
         self.dataChanged.emit(index, index)
 
@@ -298,12 +286,19 @@ FIRST_ROWS = 1500  # several screens even at the smallest thumbnails: shown befo
 async def load_gallery(model: GalleryModel, library: Library, query: HistoryQuery) -> AsyncIterator[bool]:
     """Shows the first screens of a query at once, then all of it: a 100,000-image library or a broad search
     paints in tens of ms instead of waiting ~0.5 s for every row. Yields after each step; True when complete."""
-    first = await asyncio.to_thread(lambda: GalleryListing.of(library.gallery(query, limit=FIRST_ROWS)))
+
+    def listing(limit: int | None) -> GalleryListing:
+        turns = library.thread_turns() if query.threads_collapsed else {}
+        listing = GalleryListing.of(library.gallery(query, limit=limit), turns, days=not query.by_rating)
+        listing.ratings = library.ratings()
+        return listing
+
+    first = await asyncio.to_thread(listing, FIRST_ROWS)
     model.set_rows(first)
     complete = len(first.rows) < FIRST_ROWS
     yield complete
     if not complete:
-        everything = await asyncio.to_thread(lambda: GalleryListing.of(library.gallery(query)))
+        everything = await asyncio.to_thread(listing, None)
         model.extend(everything)
         yield True
 
@@ -326,13 +321,16 @@ class GalleryListing:
     day_pos: set[int]
     key_pos: dict
     sha_pos: dict
+    turns: dict  # generation id -> turns of its refine thread, for the tiles' badges (threads collapsed)
+    ratings: dict = field(default_factory=dict)  # sha256 -> stars, -1 rejected
 
     @classmethod
-    def of(cls, rows: list[tuple]) -> GalleryListing:
+    def of(cls, rows: list[tuple], turns: dict | None = None, days: bool = True) -> GalleryListing:
         last = len(rows) - 1
         key_pos = {key_of(r): last - i for i, r in enumerate(rows)}
         sha_pos = {r[R.SHA256]: last - i for i, r in enumerate(rows) if r[R.SHA256]}
-        return cls(rows, {last - i for i in compute_day_starts(rows)}, key_pos, sha_pos)
+        day_pos = {last - i for i in compute_day_starts(rows)} if days else set()  # no day chips in star order
+        return cls(rows, day_pos, key_pos, sha_pos, turns or {})
 
 
 def compute_day_starts(rows: list[tuple]) -> set[int]:

@@ -71,6 +71,12 @@ class GalleryDelegate(QStyledItemDelegate):
             painter.drawText(rect.adjusted(0, 2, -6, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★")
         if day:
             self._paint_chip(painter, rect, day)
+        rating = getattr(model, "ratings", {}).get(row[R.SHA256]) if row[R.SHA256] else None
+        if rating:
+            self._paint_rating(painter, rect, rating)
+        turns = getattr(model, "turns", None)  # set with threads collapsed: the tile stands for its whole thread
+        if turns and row[R.GENERATION_ID] in turns:
+            self._paint_turns(painter, rect, turns[row[R.GENERATION_ID]])
         if selected:
             painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -88,6 +94,41 @@ class GalleryDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(chip, 4, 4)
         painter.setPen(QColor(255, 255, 255))
         painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_rating(self, painter: QPainter, rect: QRect, rating: int) -> None:
+        """The stars (or "rejected"), bottom left, on a dark chip."""
+        painter.save()
+        text = tr("rejected") if rating < 0 else "★" * rating
+        metrics = painter.fontMetrics()
+        chip = QRect(
+            rect.left() + 4,
+            rect.bottom() - metrics.height() - 8,
+            metrics.horizontalAdvance(text) + 10,
+            metrics.height() + 4,
+        )
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 150))
+        painter.drawRoundedRect(chip, 4, 4)
+        painter.setPen(QColor(200, 70, 70) if rating < 0 else QColor(255, 196, 0))
+        painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+    def _paint_turns(self, painter: QPainter, rect: QRect, turns: int) -> None:
+        """A refine thread's turn count, bottom right: "⟳ 4"."""
+        painter.save()
+        font = QFont(painter.font())
+        font.setBold(True)
+        painter.setFont(font)
+        text = f"\u27f3 {turns}"
+        metrics = painter.fontMetrics()
+        width, height = metrics.horizontalAdvance(text) + 14, metrics.height() + 6
+        badge = QRect(rect.right() - width - 4, rect.bottom() - height - 4, width, height)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(40, 110, 220, 220))
+        painter.drawRoundedRect(badge, height / 2, height / 2)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
 
     def _paint_attempt(self, painter: QPainter, rect: QRect, row: tuple, palette: QPalette) -> None:
         colour = QColor(200, 60, 60) if row[R.STATUS] in (Status.ERROR, Status.INTERRUPTED) else QColor(210, 140, 30)

@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
             self.browser.currentChanged.connect(self.details.show_row)
             self.browser.activated.connect(lambda _row: self.details.viewer.setFocus())
             self.details.stepRequested.connect(self.browser.step)
+            self.organize.attach_details(self.details)
             self._restore_splitter(self.details.splitter, (self.settings.get("window", {}) or {}).get("right_splitter"))
             self.refine.attach_details(self.details)
             self.details.show_row(self.browser.current_row())
@@ -249,6 +250,7 @@ class MainWindow(QMainWindow):
             geometry=encoded(self.saveGeometry()),
             splitter=encoded(self.splitter.saveState()),
             thumb_size=self.browser.thumb_size.value(),
+            **self.organize.saved_state(),
         )
         if self.details is not None:
             state["right_splitter"] = encoded(self.details.splitter.saveState())

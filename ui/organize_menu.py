@@ -1,11 +1,14 @@
-"""Organizing in the window: rating keys on the gallery (1-5, 0, X on the selected images), the boards sidebar beside
-the gallery (selecting a board filters the gallery; gallery tiles dragged onto a board join it), and Edit › Compare
-selected / View › Duplicates… (images the duplicates view trashes go to the window's Undo)."""
+"""Organizing in the window: rating keys on the gallery (1-5, 0, X on the selected images), T to tag them (the details
+pane's tag editor), the boards sidebar beside the gallery (selecting a board filters the gallery; gallery tiles
+dragged onto a board join it; its width is kept between sessions), and Edit › Compare selected / View › Duplicates…
+(images the duplicates view trashes go to the window's Undo)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction
+import base64
+
+from PySide6.QtCore import QByteArray, QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QSplitter, QWidget
 
 from services.library import GalleryRow, Library
@@ -36,6 +39,15 @@ class OrganizeControls(QObject):
         self.compare_action.triggered.connect(self.compare_selected)
         self.duplicates_action = QAction(tr("Duplicates…"), window)
         self.duplicates_action.triggered.connect(self.open_duplicates)
+        self.details = None  # the details pane, once the window built it (attach_details)
+        self.tags_action = QAction(tr("Tags…"), window)
+        self.tags_action.setToolTip(tr("Tag the selected images (T)"))
+        self.tags_action.setShortcut(QKeySequence("T"))  # a text field takes its own "t" first (ShortcutOverride)
+        self.tags_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.tags_action.triggered.connect(self.focus_tags)
+        window.addAction(self.tags_action)
+        browser.gallery.addAction(self.tags_action)  # in the gallery's context menu too
+        self._selection = None  # the gallery's selection model being watched for the tag editor
         self.area = QSplitter(Qt.Orientation.Horizontal, window)  # the window lays this out where the gallery goes
         self.area.addWidget(browser)
         self.area.setChildrenCollapsible(False)
@@ -55,12 +67,52 @@ class OrganizeControls(QObject):
         self.boards.boardSelected.connect(self._board_selected)
         self.boards.changed.connect(lambda: self.browser.board is not None and self.browser.reload())
         self.area.insertWidget(0, self.boards)
-        self.area.setSizes([170, max(400, self.area.width() - 170)])
+        self.area.setStretchFactor(0, 0)  # a wider window widens the gallery; the sidebar keeps the width given it
+        self.area.setStretchFactor(1, 1)
+        settings = getattr(self.window, "settings", None)
+        saved = ((settings.get("window", {}) if settings is not None else {}) or {}).get("boards_splitter")
+        try:
+            restored = bool(saved) and self.area.restoreState(QByteArray(base64.b64decode(saved)))
+        except (ValueError, TypeError):
+            restored = False
+        if not restored:
+            self.area.setSizes([190, max(400, self.area.width() - 190)])
         self.boards.refresh()
 
+    def saved_state(self) -> dict:
+        """What the window keeps in its settings "window" for the next session: the boards sidebar's width."""
+        return {"boards_splitter": base64.b64encode(bytes(self.area.saveState().data())).decode()}
+
+    # --- tags: the details pane's editor, for every selected image -----------------------------------------------
+
+    def attach_details(self, details) -> None:
+        """The details pane is built after the first paint: its tag editor edits the whole selection."""
+        self.details = details
+        details.tags.changed.connect(lambda _shas: self.browser.organize_changed("tags"))
+        details.tags.finished.connect(self.browser.gallery.setFocus)
+        self.browser.currentChanged.connect(lambda _row: self._edit_tags())
+        self._watch_selection()
+
+    def _watch_selection(self) -> None:
+        selection = self.browser.gallery.selectionModel()
+        if selection is not None and selection is not self._selection:
+            self._selection = selection
+            selection.selectionChanged.connect(lambda *_: self._edit_tags())
+
+    def _edit_tags(self) -> None:
+        if self.details is not None and not self.details.tags.hasFocus():
+            self._watch_selection()
+            self.details.tags.edit(self.selected_shas())
+
+    def focus_tags(self) -> None:
+        if self.details is None:
+            return
+        self.details.tags.edit(self.selected_shas())
+        self.details.focus_tags()
+
     def _rated(self, shas: list, rating) -> None:
-        if rating == "reject":
-            self.browser.reload()  # rejected images are hidden
+        self.browser.show_ratings(shas, rating)
+        self.browser.organize_changed("reject" if rating == "reject" else "rating")
         stars = tr("rejected") if rating == "reject" else tr("no rating") if rating == 0 else "★" * rating
         self.window.statusBar().showMessage(tr("{0} image(s): {1}").format(len(shas), stars), 3000)
 

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from services import conversation, imaging
-from services.errors import LibraryError
+from services.errors import InputError, LibraryError
 from services.library import importing, organize, problems, queries, recovery, schema, similar, threads
 from services.library import rebuild as rebuilding
 from services.library import trash as deletion
@@ -428,6 +428,34 @@ class Library:
         op = "board_remove" if remove else "board_add"
         organize.record(self, organize.operation(op, list(shas), board=organize.clean_board(board)))
 
+    def board_create(self, board: str) -> str:
+        """An empty board (kept, unlike a name only typed in the window); its cleaned name."""
+        name = organize.clean_board(board)
+        organize.record(self, organize.operation("board_add", [], board=name))
+        return name
+
+    def board_rename(self, board: str, new_name: str) -> str:
+        """InputError if there is no such board or the new name is another board's; the new name, cleaned."""
+        old, new = organize.clean_board(board), organize.clean_board(new_name)
+        organize.catch_up(self)  # what another process journaled counts too
+        with self.index.session() as conn:
+            names = organize.board_names(conn)
+        if old not in names:
+            raise InputError(f"There is no board named {old}.")
+        if new != old and new in names:
+            raise InputError(f"A board named {new} exists already; choose another name.")
+        organize.record(self, organize.operation("board_rename", [], board=old, to=new))
+        return new
+
+    def board_delete(self, board: str) -> None:
+        """Forgets the board; its images stay in the library (and on their other boards)."""
+        name = organize.clean_board(board)
+        organize.catch_up(self)
+        with self.index.session() as conn:
+            if name not in organize.board_names(conn):
+                raise InputError(f"There is no board named {name}.")
+        organize.record(self, organize.operation("board_delete", [], board=name))
+
     def tag(self, shas: Sequence[str], tags: Sequence[str], remove: bool = False) -> None:
         op = "tag_remove" if remove else "tag_add"
         organize.record(self, organize.operation(op, list(shas), tags=organize.clean_tags(tags)))
@@ -444,6 +472,15 @@ class Library:
     def tags(self) -> list[tuple[str, int]]:  # (tag, images), most used first
         with self.index.session() as conn:
             return organize.all_tags(conn)
+
+    def ratings(self) -> dict[str, int]:  # {sha256: 1..5, or -1 rejected} of the rated images
+        with self.index.session() as conn:
+            return organize.all_ratings(conn)
+
+    def thread_turns(self) -> dict[str, int]:
+        """{generation id: turns of its refine thread} for the generations in threads of two or more turns."""
+        with self.index.session() as conn:
+            return queries.thread_turns(conn)
 
     def organize_info(self, shas: Sequence[str]) -> dict[str, dict]:
         """{sha256: {rating: 0..5 | 'rejected', tags, boards}}."""

@@ -8,6 +8,11 @@ import in place, and a rename):
     {"v": 1, "at": ..., "op": "board_remove", "board": "Forest", "images": [...]}
     {"v": 1, "at": ..., "op": "tag_add" | "tag_remove", "tags": ["fox", "night"], "images": [...]}
     {"v": 1, "at": ..., "op": "rate", "rating": 0..5 | "rejected", "images": [...]}   (0 clears)
+    {"v": 1, "at": ..., "op": "board_rename", "board": "Forest", "to": "Woods", "images": []}
+    {"v": 1, "at": ..., "op": "board_delete", "board": "Forest", "images": []}     (the images stay in the library)
+
+A board_add with no images makes an empty board (the window's "New board"). An older Atelier skips the operations it
+does not know, so a journal written here stays readable there.
 
 Each line is written by one O_APPEND write and fsync'd, so two processes can append at once and a crash loses at
 most the line being written (a torn last line is skipped, and the next writer starts a new line). The index mirrors
@@ -155,7 +160,12 @@ def _apply_line(conn: sqlite3.Connection, raw: bytes) -> int:
     except (ValueError, KeyError, TypeError):
         log.warning("organize journal: skipped a damaged line (%d bytes)", len(raw))
         return 0
-    if op in ("board_add", "board_remove") and isinstance(entry.get("board"), str):
+    if op == "board_rename" and isinstance(entry.get("board"), str) and isinstance(entry.get("to"), str):
+        _rename_board(conn, entry["board"], entry["to"], at)
+    elif op == "board_delete" and isinstance(entry.get("board"), str):
+        conn.execute("DELETE FROM board_images WHERE board=?", (entry["board"],))
+        conn.execute("DELETE FROM boards WHERE name=?", (entry["board"],))
+    elif op in ("board_add", "board_remove") and isinstance(entry.get("board"), str):
         board = entry["board"]
         if op == "board_add":
             conn.execute("INSERT OR IGNORE INTO boards(name, created_at) VALUES (?, ?)", (board, at))
@@ -182,6 +192,21 @@ def _apply_line(conn: sqlite3.Connection, raw: bytes) -> int:
         log.warning("organize journal: skipped an unknown operation %r", op)
         return 0
     return 1
+
+
+def _rename_board(conn: sqlite3.Connection, old: str, new: str, at: float) -> None:
+    """Renames a board; onto an existing one (two processes raced), the images join it."""
+    if old == new:
+        return
+    row = conn.execute("SELECT created_at FROM boards WHERE name=?", (old,)).fetchone()
+    if row is None:
+        return
+    conn.execute("INSERT OR IGNORE INTO boards(name, created_at) VALUES (?, ?)", (new, row[0] if row[0] else at))
+    conn.execute(
+        "INSERT OR IGNORE INTO board_images(board, sha256) SELECT ?, sha256 FROM board_images WHERE board=?", (new, old)
+    )
+    conn.execute("DELETE FROM board_images WHERE board=?", (old,))
+    conn.execute("DELETE FROM boards WHERE name=?", (old,))
 
 
 # --- reading --------------------------------------------------------------------------------------------------
@@ -250,6 +275,11 @@ def boards(conn: sqlite3.Connection) -> list[dict]:
     return [{"name": name, "count": count} for name, count in rows]
 
 
+def all_ratings(conn: sqlite3.Connection) -> dict[str, int]:
+    """{sha256: 1..5 stars, or -1 rejected} of every rated image."""
+    return dict(conn.execute("SELECT sha256, rating FROM ratings").fetchall()) if mirrored(conn) else {}
+
+
 def all_tags(conn: sqlite3.Connection) -> list[tuple[str, int]]:
     if not mirrored(conn):
         return []
@@ -298,9 +328,16 @@ def resolve(conn: sqlite3.Connection, root: Path, image: str) -> str:
 # --- the facade's side ----------------------------------------------------------------------------------------
 
 
+WITHOUT_IMAGES = ("board_add", "board_rename", "board_delete")  # meaningful with an empty image list
+
+
+def board_names(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM boards")} if mirrored(conn) else set()
+
+
 def record(library, entry: dict) -> None:
     """Appends one operation to the library's journal and brings the index up to date with it."""
-    if not entry["images"]:
+    if not entry["images"] and entry["op"] not in WITHOUT_IMAGES:
         return
     if library.read_only_reason:
         from services.errors import LibraryError

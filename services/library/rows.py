@@ -74,6 +74,8 @@ class HistoryQuery:
     min_rating: int | None = None  # only images with at least this many stars
     include_rejected: bool = False  # rejected images are hidden unless asked
     by_rating: bool = False  # the gallery: most stars first (then newest), attempts without an image left out
+    oldest_first: bool = False  # the gallery: oldest first (by_rating wins when both are set)
+    threads_collapsed: bool = False  # the gallery: of each refine thread, only its newest generation's images
 
 
 EVERYTHING = HistoryQuery()  # the default query: every attempt, newest first
