@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import faulthandler
 import logging
-import logging.handlers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,14 +11,13 @@ from typing import TYPE_CHECKING
 from services import endpoints
 from services.catalog import Catalog
 from services.endpoints import Endpoint
-from services.imaging import prepare_qt
 from services.keys import KeyStore
-from services.library import Library
 from services.settings import AppPaths, Settings, write_atomically
 
 if TYPE_CHECKING:
     from services.emulator import Emulator  # started (and imported) on first use of the offline demo
     from services.ledger import Ledger
+    from services.library import Library  # imported by open_library, off the window's first paint
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +46,9 @@ def silence_url_logging() -> None:
 
 def setup_logging(paths: AppPaths, *, console: bool = False) -> Path | None:
     """Logs to a file in the user's log folder (a windowed build has no console); faulthandler writes there too."""
+    import faulthandler
+    import logging.handlers
+
     silence_url_logging()
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -80,9 +80,14 @@ class Services:
     _ledger: Ledger | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, paths: AppPaths | None = None) -> Services:
+    def create(cls, paths: AppPaths | None = None, *, prepare_qt: bool = True) -> Services:
+        """prepare_qt=False: the caller runs services.imaging.prepare_qt() itself on the main thread before any
+        worker starts (the window does, after its first paint: it costs about 100 ms)."""
         paths = paths or AppPaths.from_environment()
-        prepare_qt()  # on the main thread, before any worker exists
+        if prepare_qt:
+            from services.imaging import prepare_qt as prepare
+
+            prepare()  # on the main thread, before any worker exists
         return cls(paths, Settings(paths.config / "settings.json"), KeyStore(paths.config), Catalog.load())
 
     def library_root(self, override: str | None = None) -> Path:
@@ -91,6 +96,8 @@ class Services:
         return Path(chosen).expanduser() if chosen else self.paths.default_library()
 
     def open_library(self, override: str | None = None) -> Library:
+        from services.library import Library
+
         return Library(self.library_root(override)).open()
 
     def saved_endpoint(self, *, keychain: bool = True) -> Endpoint:
