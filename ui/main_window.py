@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from services.endpoints import Endpoint
     from services.jobs import Job
     from services.library import Library
-    from ui.studio import ConnectionState
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class MainWindow(QMainWindow):
         self.organize = OrganizeControls(self.studio, self.browser, self.actions, self.show_error, self)
         self.importing = ImportControls(self.studio, self, self.browser.reload)
         self.studio.libraryOpened.connect(self._library_opened)
-        self.studio.connectionChanged.connect(self._connection_changed)
+        self.studio.connectionChanged.connect(lambda s: self._show_connection(s.endpoint, s.ready, s.has_key))
         self.studio.jobFinished.connect(self._explain_failure)
         self.actions.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.actions.error.connect(self.show_error)
@@ -99,7 +98,7 @@ class MainWindow(QMainWindow):
             self.splitter.addWidget(part)
         for i, stretch in enumerate((0, 3, 2)):
             self.splitter.setStretchFactor(i, stretch)
-        self.splitter.setSizes([340, 700, 420])
+        self.splitter.setSizes([320, 800, 300])  # room for the boards and filters the gallery has once open
         central = QWidget(self)
         self._outer = QVBoxLayout(central)
         self._outer.setContentsMargins(6, 6, 6, 0)
@@ -118,6 +117,7 @@ class MainWindow(QMainWindow):
         self.splitter.replaceWidget(1, self.organize.area)
         self.splitter.setSizes(sizes)
         for stand_in in (self._generate_slot, self._gallery_slot):
+            stand_in.hide()
             stand_in.deleteLater()
         self.undo_button = QPushButton(tr("Undo delete"), self)
         self.undo_button.clicked.connect(self.actions.undo_delete)
@@ -169,9 +169,6 @@ class MainWindow(QMainWindow):
             self._restore_splitter(self.details.splitter, (self.settings.get("window", {}) or {}).get("right_splitter"))
             self.details.show_row(self.browser.current_row())
         self.studio.refresh()
-
-    def _connection_changed(self, state: ConnectionState) -> None:
-        self._show_connection(state.endpoint, state.ready, state.has_key)
 
     def _show_connection(self, endpoint: Endpoint, ready: bool, has_key: bool) -> None:
         self.endpoint_label.setText(tr("Endpoint: {0}").format(endpoint.label))

@@ -1,11 +1,12 @@
 """What the window paints first, before its parts' modules are imported: stand-ins laid out like the generate column
-and the gallery, from plain Qt widgets only (importing the real parts takes longer than painting the window), and without Qt's
-namespace of enums (`Qt.*`: making its Python enums takes about 25 ms)."""
+(for the default model) and the gallery while the library opens, so the parts take their places without moving
+anything. Plain Qt widgets only, and no use of Qt's namespace of enums (`Qt.*`: making them takes about 25 ms)."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFrame,
     QHBoxLayout,
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -20,8 +22,28 @@ from PySide6.QtWidgets import (
 from ui.common import tr
 
 
+def _row(*widgets: QWidget, stretch_last: bool = True) -> QHBoxLayout:
+    """Disabled widgets in a row: stand-ins take no input."""
+    row = QHBoxLayout()
+    for widget in widgets:
+        widget.setEnabled(False)
+        row.addWidget(widget)
+    if stretch_last:
+        row.setStretch(len(widgets) - 1, 1)
+    return row
+
+
+def _empty_box(parent: QWidget) -> QFrame:
+    box = QFrame(parent)
+    box.setFrameShape(QFrame.Shape.StyledPanel)
+    box.setBackgroundRole(QPalette.ColorRole.Base)
+    box.setAutoFillBackground(True)
+    return box
+
+
 class GenerateStandIn(QWidget):
-    """The prompt and the model as the generate column shows them; what is typed here is handed to the real one."""
+    """The generate column as it looks for the default model, empty and disabled, except the prompt: what is typed
+    there is handed to the real one."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -33,19 +55,35 @@ class GenerateStandIn(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.1)  # as the prompt editor's
         self.prompt.setFont(font)
         self.prompt.setTabChangesFocus(True)
-        self.model = QComboBox(self)  # filled by the real column
-        self.model.setEnabled(False)
-        generate = QPushButton(tr("Generate"), self)
-        generate.setMinimumHeight(36)
-        generate.setEnabled(False)
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(QLabel(tr("<b>Prompt</b>"), self))
         column.addWidget(self.prompt, 3)
         column.addWidget(QLabel(tr("<b>Model</b>"), self))
-        column.addWidget(self.model)
-        column.addStretch(1)  # where the model's parameters go
-        column.addWidget(generate)
+        column.addLayout(_row(QComboBox(self)))  # the models are filled in by the real column
+        for text, field in (("Images", QSpinBox), ("Aspect ratio", QComboBox), ("Size", QComboBox), ("Seed", QSpinBox)):
+            label = QLabel(tr(text), self)
+            label.setMinimumWidth(88)  # as ui.editor.labelled
+            shown = field(self)
+            if isinstance(shown, QSpinBox):
+                shown.setSpecialValueText(" ")  # blank, not 0
+            column.addLayout(_row(label, shown))
+        column.addWidget(QLabel(tr("Reference images"), self))
+        references = _empty_box(self)
+        references.setFixedHeight(80)  # as the reference strip's list
+        buttons = QVBoxLayout()
+        for text in ("Add…", "Remove"):
+            button = QPushButton(tr(text), self)
+            button.setEnabled(False)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        strip = QHBoxLayout()
+        strip.addWidget(references, 1)
+        strip.addLayout(buttons)
+        column.addLayout(strip)
+        generate = QPushButton(tr("Generate"), self)
+        generate.setMinimumHeight(36)  # as the real one
+        column.addLayout(_row(generate))
 
     def hand_over(self, prompt: QPlainTextEdit) -> None:
         """Gives what the artist typed (and the focus) to the real prompt editor."""
@@ -59,22 +97,30 @@ class GenerateStandIn(QWidget):
 
 
 class GalleryStandIn(QWidget):
-    """The gallery while the library opens: the search row's place, the "opening" line, an empty grid."""
+    """The gallery while the library opens, as the browser shows it: the filters, the "opening" line, an empty grid."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         search = QLineEdit(self)
         search.setPlaceholderText(tr("Search prompts…"))
-        search.setEnabled(False)
+        models, dates = QComboBox(self), QComboBox(self)
+        models.addItem(tr("All models"))
+        dates.addItem(tr("Any time"))
+        failed = QCheckBox(tr("Failed attempts"), self)
+        failed.setChecked(True)
+        filters = _row(search, models, dates, QCheckBox(tr("★ only"), self), failed, stretch_last=False)
+        filters.setStretch(0, 3)
+        filters.setStretch(1, 1)
         hint = QHBoxLayout()  # centred by stretches, not Qt.AlignmentFlag
         hint.addStretch(1)
         hint.addWidget(QLabel(tr("Opening the library…"), self))
         hint.addStretch(1)
-        grid = QFrame(self)
-        grid.setFrameShape(QFrame.Shape.StyledPanel)
-        grid.setBackgroundRole(QPalette.ColorRole.Base)
-        grid.setAutoFillBackground(True)
+        footer = QHBoxLayout()
+        footer.addStretch(1)
+        footer.addWidget(QLabel(tr("Thumbnails"), self))
+        footer.addSpacing(110)  # the thumbnail slider's width
         column = QVBoxLayout(self)
-        column.addWidget(search)
+        column.addLayout(filters)
         column.addLayout(hint)
-        column.addWidget(grid, 1)
+        column.addWidget(_empty_box(self), 1)
+        column.addLayout(footer)
