@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services import endpoints
-from services.catalog import Catalog
 from services.endpoints import Endpoint
 from services.keys import KeyStore
 from services.settings import AppPaths, Settings, write_atomically
 
 if TYPE_CHECKING:
+    from services.catalog import Catalog
     from services.emulator import Emulator  # started (and imported) on first use of the offline demo
     from services.ledger import Ledger
     from services.library import Library  # imported by open_library, off the window's first paint
 
 log = logging.getLogger(__name__)
+_crash_log = None  # the file faulthandler writes to, once opened
 
 
 def tune_memory() -> None:
@@ -44,11 +45,27 @@ def silence_url_logging() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def setup_logging(paths: AppPaths, *, console: bool = False) -> Path | None:
-    """Logs to a file in the user's log folder (a windowed build has no console); faulthandler writes there too."""
+def enable_crash_log(paths: AppPaths) -> None:
+    """faulthandler writes a crash (a fatal signal) to crash.log in the user's log folder; once per process."""
+    global _crash_log
     import faulthandler
+
+    if _crash_log is not None:
+        return
+    try:
+        paths.log.mkdir(parents=True, exist_ok=True)
+        _crash_log = open(paths.log / "crash.log", "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        faulthandler.enable(_crash_log)
+    except OSError:
+        pass
+
+
+def setup_logging(paths: AppPaths, *, console: bool = False) -> Path | None:
+    """Logs to a file in the user's log folder (a windowed build has no console); faulthandler writes there too.
+    The window calls it after its first paint (logging.handlers takes ~12 ms to import), enable_crash_log before."""
     import logging.handlers
 
+    enable_crash_log(paths)
     silence_url_logging()
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -59,8 +76,6 @@ def setup_logging(paths: AppPaths, *, console: bool = False) -> Path | None:
         handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-        crash = open(paths.log / "crash.log", "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-        faulthandler.enable(crash)
     except OSError:
         log_file = None
     if console:
@@ -75,7 +90,7 @@ class Services:
     paths: AppPaths
     settings: Settings
     keys: KeyStore
-    catalog: Catalog
+    _catalog: Catalog | None = field(default=None, repr=False)
     _demo: Emulator | None = field(default=None, repr=False)
     _ledger: Ledger | None = field(default=None, repr=False)
 
@@ -88,7 +103,16 @@ class Services:
             from services.imaging import prepare_qt as prepare
 
             prepare()  # on the main thread, before any worker exists
-        return cls(paths, Settings(paths.config / "settings.json"), KeyStore(paths.config), Catalog.load())
+        return cls(paths, Settings(paths.config / "settings.json"), KeyStore(paths.config))
+
+    @property
+    def catalog(self) -> Catalog:
+        """The models Atelier knows, read on first use (the window's first paint shows none)."""
+        if self._catalog is None:
+            from services.catalog import Catalog
+
+            self._catalog = Catalog.load()
+        return self._catalog
 
     def library_root(self, override: str | None = None) -> Path:
         """--library, else ATELIER_LIBRARY, else the saved setting, else the default folder."""

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from services.app import setup_logging
+from services.app import enable_crash_log, setup_logging
 from ui.appearance import apply_color_scheme, wants_dark  # noqa: F401 - wants_dark is part of this module's API
 
 if TYPE_CHECKING:
@@ -210,7 +210,8 @@ def run_window(services: Services, self_test: bool = False) -> int:
 
         services = Services.create(prepare_qt=False)
         services.settings.set("endpoint", "demo")
-    setup_logging(services.paths)
+    enable_crash_log(services.paths)  # the log file itself after the first paint; a failure before it is logged below
+    logging_ready = False
     try:
         from ui.main_window import MainWindow
 
@@ -221,8 +222,10 @@ def run_window(services: Services, self_test: bool = False) -> int:
         if os.environ.get("ATELIER_EXIT_AFTER_FIRST_PAINT"):
             window.close()
             return 0
-        # After the first paint: Qt's image plugins on this (the main) thread before any worker starts, the loop,
-        # then the parts (some start tasks as they are built).
+        # After the first paint: the log, Qt's image plugins on this (the main) thread before any worker starts,
+        # the loop, then the parts (some start tasks as they are built).
+        setup_logging(services.paths)
+        logging_ready = True
         from services.imaging import prepare_qt
 
         prepare_qt()
@@ -240,6 +243,8 @@ def run_window(services: Services, self_test: bool = False) -> int:
         with loop:
             return loop.run_until_complete(_main(window, services, closed, self_test))
     except Exception as exc:
+        if not logging_ready:
+            setup_logging(services.paths)
         log.exception("Atelier stopped")
         print(f"Atelier stopped: {exc}", file=sys.stderr)
         return 1
