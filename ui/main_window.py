@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
         """The parts take their stand-ins' places, at the sizes the frame was laid out or restored with."""
         self._outer.insertWidget(1, self.pause_banner)
         self._left_column.replaceWidget(self._generate_slot, self.panel)
-        self._generate_slot.hand_over(self.panel.prompt)
+        self.panel.prompt.setFocus()  # keys pressed while the parts were built land here
         sizes = self.splitter.sizes()
         self.splitter.replaceWidget(1, self.organize.area)
         self.splitter.setSizes(sizes)
