@@ -115,3 +115,20 @@ def test_a_window_closed_before_its_parts_saves_its_place_and_shuts_down(qtbot, 
     window.close()
     assert task.exception() is None
     assert services.settings.get("window")["geometry"] and "thumb_size" not in services.settings.get("window")
+
+
+def test_the_first_paint_uses_the_scheme_last_seen_and_the_window_corrects_it_after(qapp, services):
+    from PySide6.QtGui import QPalette
+
+    from ui.app import check_system_scheme, create_application
+
+    def window_lightness() -> int:
+        return qapp.palette().color(QPalette.ColorRole.Window).lightness()
+
+    try:
+        assert create_application("system", system_dark=True) is qapp and window_lightness() < 80
+        check_system_scheme(qapp, services.settings, shown_dark=True)  # offscreen, the system has no dark scheme
+        assert window_lightness() > 180 and services.settings.get("window")["system_dark"] is False
+    finally:
+        qapp.setProperty("atelier_appearance", "system")
+        qapp.setPalette(qapp.style().standardPalette())

@@ -40,16 +40,18 @@ def create_application(appearance: str = "system", system_dark: bool | None = No
     return app
 
 
-def check_system_scheme(app, settings) -> None:
-    """After the first paint, which used the system's scheme as last seen: the scheme now, remembered for next time."""
+def check_system_scheme(app, settings, shown_dark: bool) -> None:
+    """After the first paint, shown with the system's scheme as last seen (shown_dark): the scheme now, applied if it
+    changed and remembered for the next start."""
     from PySide6.QtCore import Qt
 
     dark = app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    if dark != shown_dark:
+        apply_color_scheme(app)
     state = dict(settings.get("window", {}) or {})
-    if state.get("system_dark", False) != dark:
+    if state.get("system_dark") != dark:
         state["system_dark"] = dark
         settings.set("window", state)
-        apply_color_scheme(app)
 
 
 def set_icon(app) -> None:
@@ -229,7 +231,7 @@ def run_window(services: Services, self_test: bool = False) -> int:
         from services.imaging import prepare_qt
 
         prepare_qt()
-        check_system_scheme(app, services.settings)
+        check_system_scheme(app, services.settings, last_dark)
         set_icon(app)
         import asyncio
 
