@@ -10,18 +10,19 @@ def main(argv: list[str] | None = None) -> int:
     from services.app import Services, setup_logging, tune_memory
 
     tune_memory()
-    services = Services.create()
     window_args = [a for a in argv if not a.startswith("-psn_")]  # macOS Finder adds a process serial number
     if window_args not in ([], ["--self-test"]):
         # Any other argument is a command, or bad input that the command line refuses (exit 2) with a sentence:
         # never a window opening by surprise.
         from services import cli
 
+        services = Services.create()
         setup_logging(services.paths)
         return cli.run(argv, services)
     from ui.app import run_window
 
-    return run_window(services, self_test="--self-test" in argv)
+    # The window prepares Qt's image plugins itself, after its first paint.
+    return run_window(Services.create(prepare_qt=False), self_test="--self-test" in argv)
 
 
 if __name__ == "__main__":

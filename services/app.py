@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import faulthandler
 import logging
-import logging.handlers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services import endpoints
-from services.catalog import Catalog
 from services.endpoints import Endpoint
-from services.imaging import prepare_qt
 from services.keys import KeyStore
-from services.library import Library
 from services.settings import AppPaths, Settings, write_atomically
 
 if TYPE_CHECKING:
+    from services.catalog import Catalog
     from services.emulator import Emulator  # started (and imported) on first use of the offline demo
     from services.ledger import Ledger
+    from services.library import Library  # imported by open_library, off the window's first paint
 
 log = logging.getLogger(__name__)
+_crash_log = None  # the file faulthandler writes to, once opened
 
 
 def tune_memory() -> None:
@@ -47,8 +45,27 @@ def silence_url_logging() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def enable_crash_log(paths: AppPaths) -> None:
+    """faulthandler writes a crash (a fatal signal) to crash.log in the user's log folder; once per process."""
+    global _crash_log
+    import faulthandler
+
+    if _crash_log is not None:
+        return
+    try:
+        paths.log.mkdir(parents=True, exist_ok=True)
+        _crash_log = open(paths.log / "crash.log", "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        faulthandler.enable(_crash_log)
+    except OSError:
+        pass
+
+
 def setup_logging(paths: AppPaths, *, console: bool = False) -> Path | None:
-    """Logs to a file in the user's log folder (a windowed build has no console); faulthandler writes there too."""
+    """Logs to a file in the user's log folder (a windowed build has no console); faulthandler writes there too.
+    The window calls it after its first paint (logging.handlers takes ~12 ms to import), enable_crash_log before."""
+    import logging.handlers
+
+    enable_crash_log(paths)
     silence_url_logging()
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -59,8 +76,6 @@ def setup_logging(paths: AppPaths, *, console: bool = False) -> Path | None:
         handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-        crash = open(paths.log / "crash.log", "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-        faulthandler.enable(crash)
     except OSError:
         log_file = None
     if console:
@@ -75,15 +90,29 @@ class Services:
     paths: AppPaths
     settings: Settings
     keys: KeyStore
-    catalog: Catalog
+    _catalog: Catalog | None = field(default=None, repr=False)
     _demo: Emulator | None = field(default=None, repr=False)
     _ledger: Ledger | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, paths: AppPaths | None = None) -> Services:
+    def create(cls, paths: AppPaths | None = None, *, prepare_qt: bool = True) -> Services:
+        """prepare_qt=False: the caller runs services.imaging.prepare_qt() itself on the main thread before any
+        worker starts (the window does, after its first paint: it costs about 100 ms)."""
         paths = paths or AppPaths.from_environment()
-        prepare_qt()  # on the main thread, before any worker exists
-        return cls(paths, Settings(paths.config / "settings.json"), KeyStore(paths.config), Catalog.load())
+        if prepare_qt:
+            from services.imaging import prepare_qt as prepare
+
+            prepare()  # on the main thread, before any worker exists
+        return cls(paths, Settings(paths.config / "settings.json"), KeyStore(paths.config))
+
+    @property
+    def catalog(self) -> Catalog:
+        """The models Atelier knows, read on first use (the window's first paint shows none)."""
+        if self._catalog is None:
+            from services.catalog import Catalog
+
+            self._catalog = Catalog.load()
+        return self._catalog
 
     def library_root(self, override: str | None = None) -> Path:
         """--library, else ATELIER_LIBRARY, else the saved setting, else the default folder."""
@@ -91,6 +120,8 @@ class Services:
         return Path(chosen).expanduser() if chosen else self.paths.default_library()
 
     def open_library(self, override: str | None = None) -> Library:
+        from services.library import Library
+
         return Library(self.library_root(override)).open()
 
     def saved_endpoint(self, *, keychain: bool = True) -> Endpoint:

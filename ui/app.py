@@ -1,26 +1,30 @@
-"""Starting and stopping the window on a qasync loop, and the self-test that packaging runs."""
+"""Starting and stopping the window on a qasync loop, and the self-test that packaging runs.
+
+The window paints its frame on Qt's own loop before asyncio, qasync and the window's parts are imported (together
+longer than the paint); asyncio is imported inside the functions that use it, after that first paint."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
-import tempfile
 import time
-from importlib import resources
+from typing import TYPE_CHECKING
 
-from services.app import Services, setup_logging
-from services.catalog import DEFAULT_MODEL
-from services.status import Status
+from services.app import enable_crash_log, setup_logging
 from ui.appearance import apply_color_scheme, wants_dark  # noqa: F401 - wants_dark is part of this module's API
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from services.app import Services
 
 log = logging.getLogger(__name__)
 
 
-def create_application(appearance: str = "system"):
+def create_application(appearance: str = "system", system_dark: bool | None = None):
+    """system_dark: the system's scheme as last seen (see apply_color_scheme); check_system_scheme() corrects it."""
     os.environ.setdefault("QT_API", "pyside6")  # qasync would pick PyQt first if it were installed
-    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -29,14 +33,35 @@ def create_application(appearance: str = "system"):
     app.setOrganizationName("Atelier")
     app.setDesktopFileName("atelier")
     app.setStyle("Fusion")
-    icon_path = resources.files("resources").joinpath("atelier.svg")
-    with resources.as_file(icon_path) as path:
-        app.setWindowIcon(QIcon(str(path)))
     app.setQuitOnLastWindowClosed(False)
     app.setProperty("atelier_appearance", appearance)
-    apply_color_scheme(app)
+    apply_color_scheme(app, system_dark=system_dark)
     app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
     return app
+
+
+def check_system_scheme(app, settings, shown_dark: bool) -> None:
+    """After the first paint, shown with the system's scheme as last seen (shown_dark): the scheme now, applied if it
+    changed and remembered for the next start."""
+    from PySide6.QtCore import Qt
+
+    dark = app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    if dark != shown_dark:
+        apply_color_scheme(app)
+    state = dict(settings.get("window", {}) or {})
+    if state.get("system_dark") != dark:
+        state["system_dark"] = dark
+        settings.set("window", state)
+
+
+def set_icon(app) -> None:
+    """Given after the first paint: reading the SVG loads Qt's SVG plugin."""
+    from importlib import resources
+
+    from PySide6.QtGui import QIcon
+
+    with resources.as_file(resources.files("resources").joinpath("atelier.svg")) as path:
+        app.setWindowIcon(QIcon(str(path)))
 
 
 def install_error_road(window) -> None:
@@ -51,6 +76,8 @@ def install_error_road(window) -> None:
 
     sys.excepthook = excepthook
 
+    import asyncio
+
     def loop_handler(loop, context):
         error = context.get("exception")
         log.error("event loop error: %s", context.get("message"), exc_info=error)
@@ -60,10 +87,10 @@ def install_error_road(window) -> None:
     asyncio.get_event_loop().set_exception_handler(loop_handler)
 
 
-async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> int:
-    from ui.main_window import MainWindow
+async def _main(window, services: Services, closed: asyncio.Future, self_test: bool) -> int:
+    """The window is shown, "opening the library"; it is completed when the library is open."""
+    import asyncio
 
-    window = MainWindow(services)  # shown at once, "opening the library"; completed when the library is open
     install_error_road(window)
     original_close = window.closeEvent
 
@@ -74,9 +101,6 @@ async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> 
             closed.set_result(0)
 
     window.closeEvent = close_event
-    if os.environ.get("ATELIER_EXIT_AFTER_FIRST_PAINT"):
-        _exit_after_first_paint(window, closed)
-    window.show()
     library = None
     try:
         opening = asyncio.ensure_future(open_library_or_explain(services))
@@ -100,6 +124,8 @@ async def _main(services: Services, closed: asyncio.Future, self_test: bool) -> 
 
 async def open_library_or_explain(services: Services):
     """The library, or None after telling the user why not; a corrupt index is rebuilt from the files if they agree."""
+    import asyncio
+
     from PySide6.QtWidgets import QMessageBox, QProgressDialog
 
     from services.errors import LibraryError
@@ -142,22 +168,39 @@ async def open_library_or_explain(services: Services):
     return library
 
 
-def _exit_after_first_paint(window, closed: asyncio.Future) -> None:
-    """For start-up benchmarks: print the wall-clock time of the window's first paint, then close."""
-    from PySide6.QtCore import QEvent, QObject
+def paint_first(window, timeout_ms: int = 1000) -> None:
+    """Shows the window and runs Qt's own loop until its first paint (or the timeout: a hidden window never paints).
+    With ATELIER_EXIT_AFTER_FIRST_PAINT (the start-up benchmark) prints the time of that paint, and with
+    ATELIER_FIRST_PAINT_MODULES the modules loaded by then (the start-up test)."""
+    from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+
+    loop = QEventLoop()
 
     class FirstPaint(QObject):
         def eventFilter(self, obj, event):
-            if event.type() == QEvent.Type.Paint and not closed.done():
-                print(f"first-paint {time.time():.6f}", flush=True)
-                closed.set_result(0)
+            if event.type() == QEvent.Type.Paint and loop.isRunning():
+                if os.environ.get("ATELIER_EXIT_AFTER_FIRST_PAINT"):
+                    print(f"first-paint {time.time():.6f}", flush=True)
+                if os.environ.get("ATELIER_FIRST_PAINT_MODULES"):
+                    from PySide6 import QtCore
+
+                    print("first-paint-modules " + " ".join(sorted(sys.modules)), flush=True)
+                    print(f"first-paint-qt-namespace {'Qt' in vars(QtCore)}", flush=True)  # made on first use
+                loop.quit()
             return False
 
-    window._first_paint_filter = FirstPaint(window)
-    window.installEventFilter(window._first_paint_filter)
+    first_paint = FirstPaint(window)  # referenced: a collected filter is silently removed
+    window.installEventFilter(first_paint)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    window.show()
+    loop.exec()
+    window.removeEventFilter(first_paint)
+    first_paint.deleteLater()
 
 
 def run_window(services: Services, self_test: bool = False) -> int:
+    import tempfile
+
     if self_test:
         # A temporary home and library, the offline demo, no window on screen.
         home = tempfile.mkdtemp(prefix="atelier-self-test-")
@@ -165,20 +208,45 @@ def run_window(services: Services, self_test: bool = False) -> int:
         os.environ["ATELIER_LIBRARY"] = os.path.join(home, "library")
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         os.environ["ATELIER_DEMO_LATENCY"] = "0"
-        services = Services.create()
-        services.settings.set("endpoint", "demo")
-    setup_logging(services.paths)
-    import qasync
+        from services.app import Services
 
-    app = create_application(str(services.settings.get("appearance", "system")))
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    closed = loop.create_future()
-    app.aboutToQuit.connect(lambda: closed.done() or closed.set_result(0))
+        services = Services.create(prepare_qt=False)
+        services.settings.set("endpoint", "demo")
+    enable_crash_log(services.paths)  # the log file itself after the first paint; a failure before it is logged below
+    logging_ready = False
     try:
+        from ui.main_window import MainWindow
+
+        last_dark = (services.settings.get("window", {}) or {}).get("system_dark", False)
+        app = create_application(str(services.settings.get("appearance", "system")), last_dark)
+        window = MainWindow(services, parts_later=True)
+        paint_first(window)
+        if os.environ.get("ATELIER_EXIT_AFTER_FIRST_PAINT"):
+            window.close()
+            return 0
+        # After the first paint: the log, Qt's image plugins on this (the main) thread before any worker starts,
+        # the loop, then the parts (some start tasks as they are built).
+        setup_logging(services.paths)
+        logging_ready = True
+        from services.imaging import prepare_qt
+
+        prepare_qt()
+        check_system_scheme(app, services.settings, last_dark)
+        set_icon(app)
+        import asyncio
+
+        import qasync
+
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        window.build_parts()
+        closed = loop.create_future()
+        app.aboutToQuit.connect(lambda: closed.done() or closed.set_result(0))
         with loop:
-            return loop.run_until_complete(_main(services, closed, self_test))
+            return loop.run_until_complete(_main(window, services, closed, self_test))
     except Exception as exc:
+        if not logging_ready:
+            setup_logging(services.paths)
         log.exception("Atelier stopped")
         print(f"Atelier stopped: {exc}", file=sys.stderr)
         return 1
@@ -192,6 +260,11 @@ def run_window(services: Services, self_test: bool = False) -> int:
 
 async def run_self_test(window) -> int:
     """Generates one image on the demo endpoint and checks it reaches the gallery and the history."""
+    import asyncio
+
+    from services.catalog import DEFAULT_MODEL
+    from services.status import Status
+
     started = time.monotonic()
     problems = []
     panel = window.panel

@@ -12,15 +12,24 @@ def wants_dark(appearance: str, system_scheme) -> bool:
     return system_scheme == Qt.ColorScheme.Dark
 
 
-def apply_color_scheme(app, appearance: str | None = None) -> None:
+def apply_color_scheme(app, appearance: str | None = None, *, system_dark: bool | None = None) -> None:
     """Fusion keeps a light palette whatever the system says; give it a dark one when the system (or the artist)
-    asks for dark. Called again when the system's scheme or the Appearance setting changes."""
+    asks for dark. Called again when the system's scheme or the Appearance setting changes.
+
+    system_dark: the system's scheme as last seen, for the window's first paint: asking Qt for it makes Python
+    enums for all of Qt's namespace first (about 25 ms)."""
     from PySide6.QtGui import QColor, QPalette
 
     if appearance is not None:
         app.setProperty("atelier_appearance", appearance)
     appearance = app.property("atelier_appearance") or "system"
-    if not wants_dark(appearance, app.styleHints().colorScheme()):
+    if appearance in ("light", "dark"):
+        dark = appearance == "dark"
+    elif system_dark is not None:
+        dark = system_dark
+    else:
+        dark = wants_dark(appearance, app.styleHints().colorScheme())
+    if not dark:
         app.setPalette(app.style().standardPalette())
         return
     palette = QPalette()

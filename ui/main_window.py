@@ -1,40 +1,36 @@
 """The studio window: composes the parts (generate, jobs, browse, details) around the studio controller, and the
-menus. The parts talk through the controller's signals and each other's methods, never each other's widgets."""
+menus. The parts talk through the controller's signals and each other's methods, never each other's widgets.
+Built in two steps, so it paints before the parts' modules are imported (they take longer than the paint): the frame
+(menu titles, banner, status bar, a stand-in where each part goes), then build_parts(); ui/app.py paints between."""
 
 from __future__ import annotations
 
 import base64
 import logging
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QSize, Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QByteArray, QEvent, QSize, QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from services.app import Services
-from services.errors import InputError
-from services.jobs import Job
-from services.library import Library
 from ui.banner import Banner
-from ui.batches_menu import BatchesControls
-from ui.browser import Browser
 from ui.common import TaskSlots, tr
-from ui.generate_panel import GeneratePanel
-from ui.image_actions import ImageActions
-from ui.import_menu import ImportControls
-from ui.menus import build_menus
+from ui.menus import build_menus, menu_titles
 from ui.notices import Notice, connection_notice, failure_notice
-from ui.organize_menu import OrganizeControls
-from ui.pause_banner import PauseBanner
-from ui.refine import RefineControls
-from ui.spending_menu import SpendingControls
-from ui.studio import ConnectionState, Studio
+from ui.opening import GalleryStandIn, GenerateStandIn
+
+if TYPE_CHECKING:
+    from services.app import Services
+    from services.endpoints import Endpoint
+    from services.jobs import Job
+    from services.library import Library
 
 log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, services: Services, library: Library | None = None):
-        """Without a library the window shows itself at once, "opening"; set_library() completes it."""
+    def __init__(self, services: Services, library: Library | None = None, *, parts_later: bool = False):
+        """Without a library the window shows itself at once, "opening"; set_library() completes it.
+        parts_later: only the frame now; the caller paints it, then calls build_parts()."""
         super().__init__()
         self._painted = False
         self.services = services
@@ -43,12 +39,36 @@ class MainWindow(QMainWindow):
         self.tasks = TaskSlots(self.show_error)
         self.setWindowTitle("Atelier")
         self.setAcceptDrops(True)
+        self.studio = self.panel = self.browser = None  # built by build_parts()
+        self.jobs = self.details = None  # built after the first paint (_build_after_paint)
+        self.banner = Banner(self)
+        self._menus = menu_titles(self)
+        self._generate_slot, self._gallery_slot = GenerateStandIn(self), GalleryStandIn(self)
+        self._jobs_slot, self._details_slot = QWidget(self), QWidget(self)
+        self._layout()
+        self._restore_state(self.settings.get("window", {}) or {})
+        endpoint = services.endpoint(cheap=True)  # what the studio starts from, without the keychain
+        self._show_connection(endpoint, ready=False, has_key=not endpoint.needs_key)
+        if not parts_later:
+            self.build_parts(library)
+
+    def build_parts(self, library: Library | None = None) -> None:
+        from ui.batches_menu import BatchesControls
+        from ui.browser import Browser
+        from ui.generate_panel import GeneratePanel
+        from ui.image_actions import ImageActions
+        from ui.import_menu import ImportControls
+        from ui.organize_menu import OrganizeControls
+        from ui.pause_banner import PauseBanner
+        from ui.refine import RefineControls
+        from ui.spending_menu import SpendingControls
+        from ui.studio import Studio
+
+        services, state = self.services, self.settings.get("window", {}) or {}
         self.studio = Studio(services, self)
         self.studio.failed.connect(self.show_error)
-        self.banner = Banner(self)
         self.pause_banner = PauseBanner(self.studio, self)
         self.spending = SpendingControls(services, self.studio, self.banner, self)
-        state = self.settings.get("window", {}) or {}
         self.panel = GeneratePanel(self.studio, self.settings, services.paths.cache / "pasted", self.show_error, self)
         self.browser = Browser(self.studio, int(state.get("thumb_size", 192)), self.show_error, self)
         self.actions = ImageActions(self.studio, self.browser, self.panel, self)
@@ -56,45 +76,53 @@ class MainWindow(QMainWindow):
         self.batches = BatchesControls(services, self.studio, self.banner, self, lambda _saved: self.browser.reload())
         self.organize = OrganizeControls(self.studio, self.browser, self.actions, self.show_error, self)
         self.importing = ImportControls(self.studio, self, self.browser.reload)
-        self.jobs = self.details = None  # built after the first paint (_build_after_paint)
-        self._jobs_slot, self._details_slot = QWidget(self), QWidget(self)
         self.studio.libraryOpened.connect(self._library_opened)
-        self.studio.connectionChanged.connect(self._connection_changed)
+        self.studio.connectionChanged.connect(lambda s: self._show_connection(s.endpoint, s.ready, s.has_key))
         self.studio.jobFinished.connect(self._explain_failure)
-        self.actions.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
-        self.actions.error.connect(self.show_error)
-        self.refine.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        for part in (self.actions, self.refine):
+            part.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+            part.error.connect(self.show_error)
         self.refine.note.connect(lambda text: self.show_error(text, "info"))
-        self.refine.error.connect(self.show_error)
-        self._layout()
-        build_menus(self)
-        self._restore_state(state)
-        self._connection_changed(self.studio.state())
+        self._place_parts()
+        build_menus(self, self._menus)
+        if self._painted:
+            QTimer.singleShot(0, self._build_after_paint)
         if library is not None:
             self.set_library(library)
 
     def _layout(self) -> None:
         left = QWidget(self)
         column = QVBoxLayout(left)
-        column.addWidget(self.panel, 3)
+        column.addWidget(self._generate_slot, 3)
         column.addWidget(self._jobs_slot, 1)
         self._left_column = column
         left.setMinimumWidth(320)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        for part in (left, self.organize.area, self._details_slot):
+        self.splitter = QSplitter(parent=self)  # horizontal; by keyword: QSplitter(self) makes Qt's enums (ui/app.py)
+        for part in (left, self._gallery_slot, self._details_slot):
             self.splitter.addWidget(part)
         for i, stretch in enumerate((0, 3, 2)):
             self.splitter.setStretchFactor(i, stretch)
-        self.splitter.setSizes([340, 700, 420])
+        self.splitter.setSizes([320, 800, 300])  # room for the boards and filters the gallery has once open
         central = QWidget(self)
-        outer = QVBoxLayout(central)
-        outer.setContentsMargins(6, 6, 6, 0)
-        outer.addWidget(self.banner)
-        outer.addWidget(self.pause_banner)
-        outer.addWidget(self.splitter, 1)
+        self._outer = QVBoxLayout(central)
+        self._outer.setContentsMargins(6, 6, 6, 0)
+        self._outer.addWidget(self.banner)
+        self._outer.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
         self.endpoint_label = QLabel(self)
         self.statusBar().addPermanentWidget(self.endpoint_label)
+
+    def _place_parts(self) -> None:
+        """The parts take their stand-ins' places, at the sizes the frame was laid out or restored with."""
+        self._outer.insertWidget(1, self.pause_banner)
+        self._left_column.replaceWidget(self._generate_slot, self.panel)
+        self.panel.prompt.setFocus()  # keys pressed while the parts were built land here
+        sizes = self.splitter.sizes()
+        self.splitter.replaceWidget(1, self.organize.area)
+        self.splitter.setSizes(sizes)
+        for stand_in in (self._generate_slot, self._gallery_slot):
+            stand_in.hide()
+            stand_in.deleteLater()
         self.undo_button = QPushButton(tr("Undo delete"), self)
         self.undo_button.clicked.connect(self.actions.undo_delete)
         self.undo_button.hide()
@@ -120,7 +148,8 @@ class MainWindow(QMainWindow):
     def event(self, event) -> bool:
         if not self._painted and event.type() == QEvent.Type.Paint:
             self._painted = True
-            QTimer.singleShot(0, self._build_after_paint)
+            if self.studio is not None:
+                QTimer.singleShot(0, self._build_after_paint)
         return super().event(event)
 
     def _build_after_paint(self) -> None:
@@ -147,14 +176,14 @@ class MainWindow(QMainWindow):
             self.details.show_row(self.browser.current_row())
         self.studio.refresh()
 
-    def _connection_changed(self, state: ConnectionState) -> None:
-        self.endpoint_label.setText(tr("Endpoint: {0}").format(state.endpoint.label))
+    def _show_connection(self, endpoint: Endpoint, ready: bool, has_key: bool) -> None:
+        self.endpoint_label.setText(tr("Endpoint: {0}").format(endpoint.label))
         if self.library is not None and self.library.read_only_reason:
             return  # says more than any endpoint message
-        notice = connection_notice(state.endpoint.name, state.endpoint.label, state.ready, state.has_key)
+        notice = connection_notice(endpoint.name, endpoint.label, ready, has_key)
         if notice is not None:
             self._show(notice)
-        elif state.ready:
+        elif ready:
             self.banner.hide()
 
     def _explain_failure(self, job: Job) -> None:
@@ -170,6 +199,8 @@ class MainWindow(QMainWindow):
         self.banner.show_message(notice.text, notice.level, label, callback)
 
     def _retry(self, job: Job) -> None:
+        from services.errors import InputError
+
         try:
             self.studio.retry(job)
         except InputError as exc:
@@ -180,11 +211,9 @@ class MainWindow(QMainWindow):
 
     # --- menus' own actions -----------------------------------------------------------------------------------
 
-    def open_library_folder(self) -> None:
-        if self.library is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.library.root)))
-
     def open_settings(self):
+        from PySide6.QtCore import Qt
+
         from ui.settings_dialog import SettingsDialog  # imported when first opened, not at start-up
 
         dialog = SettingsDialog(self.services, self, http=self.studio.http)
@@ -202,15 +231,6 @@ class MainWindow(QMainWindow):
         if self.library is not None and self.services.library_root().resolve() != self.library.root:
             self.show_error(tr("The new library folder is used from the next start of Atelier."), "info")
         self.studio.refresh()
-
-    def about(self) -> None:
-        root = self.library.root if self.library else self.services.library_root()
-        self.banner.show_message(
-            tr("Atelier 0.1.0 — a studio for Google's image models. Library: {0}. Logs: {1}.").format(
-                root, self.services.paths.log
-            ),
-            "info",
-        )
 
     def dragEnterEvent(self, event):
         if event.mimeData().hasUrls():
@@ -246,16 +266,14 @@ class MainWindow(QMainWindow):
             return base64.b64encode(bytes(data.data())).decode()
 
         state = dict(self.settings.get("window", {}) or {})
-        state.update(
-            geometry=encoded(self.saveGeometry()),
-            splitter=encoded(self.splitter.saveState()),
-            thumb_size=self.browser.thumb_size.value(),
-            **self.organize.saved_state(),
-        )
+        state.update(geometry=encoded(self.saveGeometry()), splitter=encoded(self.splitter.saveState()))
+        if self.browser is not None:  # closed before its parts were built, the window keeps what it had
+            state["thumb_size"] = self.browser.thumb_size.value()
+            state.update(self.organize.saved_state())
+            self.panel.save_state()
         if self.details is not None:
             state["right_splitter"] = encoded(self.details.splitter.saveState())
         self.settings.set("window", state)
-        self.panel.save_state()
         try:
             self.settings.save()
         except OSError as exc:
@@ -265,17 +283,11 @@ class MainWindow(QMainWindow):
         """Cancels what runs (each job records how it ended), sends deleted images to the trash."""
         import asyncio
 
+        if self.studio is None:
+            return
         await self.studio.shutdown()
-        for part in (
-            self,
-            self.panel,
-            self.details,
-            self.actions,
-            self.refine,
-            self.jobs,
-            self.spending,
-            self.organize,
-        ):
+        parts = (self, self.panel, self.details, self.actions, self.refine, self.jobs, self.spending, self.organize)
+        for part in parts:
             if part is not None:
                 part.tasks.cancel_all()
         self.organize.close_views()

@@ -4,10 +4,13 @@ an error, never the words of its message), so the window only shows them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from services.jobs import Job
 from services.status import ErrorKind, Status
 from ui.common import tr
+
+if TYPE_CHECKING:
+    from services.jobs import Job  # the window's first paint shows a notice before the job queue is imported
 
 SETTINGS_KINDS = (ErrorKind.AUTH, ErrorKind.PRECONDITION)
 NETWORK_KINDS = (ErrorKind.NETWORK, ErrorKind.TIMEOUT)
