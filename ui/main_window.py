@@ -21,6 +21,7 @@ from ui.common import TaskSlots, tr
 from ui.generate_panel import GeneratePanel
 from ui.image_actions import ImageActions
 from ui.import_menu import ImportControls
+from ui.importer import DropOffer
 from ui.menus import build_menus
 from ui.notices import Notice, connection_notice, failure_notice
 from ui.organize_menu import OrganizeControls
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         self.batches = BatchesControls(services, self.studio, self.banner, self, lambda _saved: self.browser.reload())
         self.organize = OrganizeControls(self.studio, self.browser, self.actions, self.show_error, self)
         self.importing = ImportControls(self.studio, self, self.browser.reload)
+        self.drop_offer = DropOffer(self.panel, self.show_error, self)  # an image dropped on the prompt: a menu
         self.jobs = self.details = None  # built after the first paint (_build_after_paint)
         self._jobs_slot, self._details_slot = QWidget(self), QWidget(self)
         self.studio.libraryOpened.connect(self._library_opened)
