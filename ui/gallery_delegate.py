@@ -30,6 +30,19 @@ def source_mark(row: tuple) -> str | None:
     return tr(SOURCE_MARKS.get(source, SOURCE_MARKS["unknown"])) if source != "atelier" else None
 
 
+def _picture_rect(rect: QRect, pixmap) -> QRect:
+    """Where the thumbnail is drawn in the tile (centred, aspect kept), or the tile while it has none."""
+    if pixmap is None:
+        return rect
+    size = pixmap.deviceIndependentSize().toSize()
+    fitted = size.scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+    if 0 <= fitted.width() - size.width() <= 8 and 0 <= fitted.height() - size.height() <= 8:
+        fitted = size  # drawn 1:1, as paint() does
+    shown = QRect(0, 0, fitted.width(), fitted.height())
+    shown.moveCenter(rect.center())
+    return shown
+
+
 def status_label(status: str) -> str:
     try:
         return tr(Status(status).label)
@@ -87,7 +100,7 @@ class GalleryDelegate(QStyledItemDelegate):
         if day:
             self._paint_chip(painter, rect, day)
         if mark := source_mark(row):
-            self._paint_source(painter, rect, mark)
+            self._paint_source(painter, _picture_rect(rect, pixmap), mark)
         if selected:
             painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -109,13 +122,14 @@ class GalleryDelegate(QStyledItemDelegate):
     def _paint_source(self, painter: QPainter, rect: QRect, text: str) -> None:
         """A small pill in the bottom-left corner, quieter than the day's chip."""
         font = QFont(painter.font())
+        font.setBold(False)
         font.setPointSizeF(max(6.5, font.pointSizeF() * 0.8))
         painter.setFont(font)
         metrics = painter.fontMetrics()
         pill = QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
-        pill.moveBottomLeft(rect.bottomLeft() + QPoint(4, -4))
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(20, 20, 20, 150))
+        pill.moveBottomLeft(rect.bottomLeft() + QPoint(5, -5))
+        painter.setPen(QPen(QColor(255, 255, 255, 120), 1))
+        painter.setBrush(QColor(45, 80, 140, 215))
         painter.drawRoundedRect(pill, pill.height() / 2, pill.height() / 2)
         painter.setPen(QColor(235, 235, 235))
         painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)

@@ -260,7 +260,7 @@ class DropOffer(QObject):
         else:
             self.show_message(
                 tr("Prompt filled in from {0}. It was made with {1} ({2}); the model stays {3}.").format(
-                    name, SOURCE_NAMES.get(info.source, info.source), info.model, current
+                    name, tr(SOURCE_NAMES.get(info.source, info.source)), info.model, current
                 ),
                 "info",
             )
@@ -276,5 +276,5 @@ class DropOffer(QObject):
         return self.panel.add_reference_files([dropped.path])
 
 
-SOURCE_NAMES = {"a1111": "Automatic1111", "comfyui": "ComfyUI", "invokeai": "InvokeAI", "fooocus": "Fooocus",
-                "atelier": "Atelier", "unknown": "an unknown tool"}  # fmt: skip
+SOURCE_NAMES = {"a1111": "Automatic1111 / Forge", "comfyui": "ComfyUI", "invokeai": "InvokeAI", "fooocus": "Fooocus",
+                "atelier": "Atelier", "unknown": "Unknown (no metadata)"}  # fmt: skip
