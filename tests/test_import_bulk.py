@@ -92,3 +92,13 @@ def test_progress_is_called_a_few_times_not_per_file(library, tmp_path):
     library.import_paths([folder], progress=lambda done, total: calls.append((done, total)), batch_size=50)
     assert calls[0] == (0, 120) and calls[-1] == (120, 120)
     assert len(calls) < 120 // 2  # throttled by time (10 a second at most), not one per file
+
+
+def test_outside_a_transaction_the_batch_goes_through_the_trigger(library, tmp_path):
+    folder = a1111_folder(tmp_path / "sd", 25)
+    founds = [import_rows.read_found(p, str(p), None) for p in sorted(folder.iterdir())]
+    conn = library._conn()
+    assert not conn.in_transaction
+    ids = import_rows.index_new(conn, founds)  # autocommit: dropping the trigger would be seen on its own
+    assert len(ids) == 25 and conn.execute(TRIGGER_SQL).fetchone() is not None
+    assert fts_consistent(library) and len(library.history(HistoryQuery(search="lantern"), limit=None)) == 25

@@ -163,7 +163,9 @@ def index_new(conn: sqlite3.Connection, founds: list[Found]) -> list[int]:
     if not founds:
         return []
     trigger = _fts_trigger_sql(conn)
-    if trigger is None or len(founds) < 20:  # the bulk path's fixed cost (two schema changes) is not worth it
+    # Row by row: outside a transaction (the trigger's drop must not be seen alone), when the trigger is not the
+    # one known here, and for a few files (the bulk path's fixed cost, two schema changes, is not worth it).
+    if trigger is None or not conn.in_transaction or len(founds) < 20:
         return [index_found(conn, f) for f in founds]
     before_seq, before_id = conn.execute(
         "SELECT (SELECT coalesce(max(seq), 0) FROM generations), (SELECT coalesce(max(id), 0) FROM images)"

@@ -155,6 +155,10 @@ def _in_batches(library, items, write, report, progress, cancel, on_batch, batch
 
     Reading and parsing run in a helper thread while this one writes the previous batch: SQLite releases the GIL
     while it works, so the two overlap (the writes stay in this thread, on its own connection)."""
+    if not items:
+        if progress:
+            progress(0, 0)
+        return True
     batches: queue.Queue = queue.Queue(maxsize=2)  # at most two batches read ahead: memory stays bounded
     stop = threading.Event()  # this thread failed: the reader stops too
 
