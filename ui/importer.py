@@ -3,9 +3,9 @@ an image dropped on the prompt editor (DropOffer: "Use its prompt" / "Use as ref
 window creates an ImportPanel, puts it where it likes (a status-bar corner), calls ask_and_import() from its actions
 and listens to `images_landed` / `finished`; and it creates one DropOffer for its generate panel.
 
-The import runs in a worker thread (Library.import_paths: reading, hashing and SQL never touch the GUI thread); the
-worker's signals cross to the GUI thread queued. The file dialog is opened with open(), never exec(), so it is safe
-inside qasync coroutines.
+The import runs in a child process (services/library/import_process.py: reading, parsing and SQL never touch the
+GUI thread nor its GIL), watched by a worker thread whose signals cross to the GUI thread queued. The file dialog is
+opened with open(), never exec(), so it is safe inside qasync coroutines.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QProgress
 
 from services import imaging, interop, metadata
 from services.library import HistoryEntry
+from services.library.import_process import import_in_process
 from services.status import Status
 from ui.common import TaskSlots, tr
 
@@ -31,7 +32,8 @@ MAX_DROPPED_BYTES = 256 * 1024 * 1024
 
 
 class ImportWorker(QObject):
-    """One import in a worker thread. Signals arrive on the thread that owns this object (the GUI thread)."""
+    """One import in a child process, watched by a worker thread. Signals arrive on the thread that owns this object
+    (the GUI thread)."""
 
     progressed = Signal(int, int)  # done, total
     images_landed = Signal(object)  # list[int]: image ids of a committed batch
@@ -55,15 +57,15 @@ class ImportWorker(QObject):
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        sizes = {} if self.batch_size is None else {"batch_size": self.batch_size}  # None: the library's own
         try:
-            report = self.library.import_paths(
+            report = import_in_process(  # a child process: the import's GIL is not the GUI thread's
+                self.library.root,
                 self.paths,
                 copy=self.copy,
                 progress=self.progressed.emit,  # at most 10 a second (importing.PROGRESS_HZ)
                 cancel=self.cancel_event,
                 on_batch=self.images_landed.emit,
-                **sizes,
+                batch_size=self.batch_size,  # None: the library's own
             )
         except Exception as exc:  # noqa: BLE001 - a full disk or a closed library: one sentence, the log has the rest
             log.exception("import failed")
