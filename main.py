@@ -26,4 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # the bundle: a child process (the window's import) runs its target, not this
     sys.exit(main())

@@ -8,6 +8,7 @@ is capped.
 
 from __future__ import annotations
 
+import struct
 import zlib
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -18,6 +19,7 @@ MAX_TEXT_BYTES = 8 * 1024 * 1024
 # All the text read from one file together.
 MAX_TOTAL_TEXT_BYTES = 32 * 1024 * 1024
 _MAX_PNG_CHUNK = 0x7FFFFFFF  # the PNG specification's limit for a chunk length
+_PNG_CHUNK_HEADER = struct.Struct(">I4s")  # length, type
 
 
 class Chunk(NamedTuple):
@@ -41,12 +43,12 @@ def png_chunks(data: bytes, problems: list[str] | None = None) -> Iterator[Chunk
     if not data.startswith(PNG_SIGNATURE):
         return
     i, n = 8, len(data)
+    header = _PNG_CHUNK_HEADER.unpack_from
     while True:
         if i + 12 > n:
             note(problems, f"PNG cut short at byte {i} (no IEND)")
             return
-        length = int.from_bytes(data[i : i + 4], "big")
-        kind = data[i + 4 : i + 8]
+        length, kind = header(data, i)
         if length > _MAX_PNG_CHUNK or not kind.isalpha():
             note(problems, f"damaged PNG chunk header at byte {i}")
             return
@@ -78,8 +80,9 @@ def inflate(compressed: bytes | memoryview, limit: int = MAX_TEXT_BYTES) -> byte
     return out
 
 
-def png_texts(data: bytes, problems: list[str] | None = None) -> list[tuple[str, str]]:
-    """(keyword, text) of every readable tEXt, zTXt and iTXt chunk, in file order.
+def png_texts(data: bytes, problems: list[str] | None = None, exif: list[bytes] | None = None) -> list[tuple[str, str]]:
+    """(keyword, text) of every readable tEXt, zTXt and iTXt chunk, in file order; with `exif`, the body of the first
+    eXIf chunk is appended to it (one walk over the chunks for both).
 
     A chunk with a wrong CRC, a malformed layout, an unknown compression or too much text is skipped and noted.
     """
@@ -87,19 +90,25 @@ def png_texts(data: bytes, problems: list[str] | None = None) -> list[tuple[str,
     budget = MAX_TOTAL_TEXT_BYTES
     view = memoryview(data)
     for chunk in png_chunks(data, problems):
-        if chunk.kind not in (b"tEXt", b"zTXt", b"iTXt"):
+        kind = chunk.kind
+        if kind == b"eXIf" and exif is not None and not exif:
+            exif.append(data[chunk.start : chunk.end])
+        if kind not in _PNG_TEXT_KINDS:
             continue
-        name = chunk.kind.decode("ascii")
+        name = kind.decode("ascii")
         if not png_crc_ok(data, chunk):
             note(problems, f"PNG {name} chunk with a wrong CRC")
             continue
-        parsed = _png_text(chunk.kind, view[chunk.start : chunk.end], min(MAX_TEXT_BYTES, budget))
+        parsed = _png_text(kind, view[chunk.start : chunk.end], min(MAX_TEXT_BYTES, budget))
         if parsed is None:
             note(problems, f"unreadable PNG {name} chunk")
             continue
         budget -= len(parsed[1])
         texts.append(parsed)
     return texts
+
+
+_PNG_TEXT_KINDS = frozenset((b"tEXt", b"zTXt", b"iTXt"))
 
 
 def _png_text(kind: bytes, body: memoryview, limit: int) -> tuple[str, str] | None:

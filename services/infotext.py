@@ -6,6 +6,14 @@ Parsed by A1111's own rules (modules/infotext_utils.py parse_generation_paramete
 from __future__ import annotations
 
 import json
+import re
+
+# Automatic1111's own pattern. Its cost is about the line's length times its longest run of characters that are key
+# characters or spaces (a failed start rescans the run), so it is used only when that run is short: then it is
+# linear and runs at C speed (~1 µs for a usual line, against ~40 µs for the scan below, which is linear always).
+A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_RUN_BREAKS = re.compile(r"[^\w \-/\s]+")
+_REGEX_SAFE_RUN = 128
 
 
 def parse_infotext(text: str) -> tuple[str, str, dict[str, str]]:
@@ -50,6 +58,14 @@ def _is_key_char(ch: str) -> bool:
 
 
 def param_pairs(line: str) -> list[tuple[str, str]]:
+    """What A1111's `re.findall` returns for one line (see A1111_PARAM), by the regex itself when that is safe (no long
+    run of key characters or spaces), else by the linear scan."""
+    if len(line) <= _REGEX_SAFE_RUN or max(map(len, _RUN_BREAKS.split(line))) <= _REGEX_SAFE_RUN:
+        return A1111_PARAM.findall(line)
+    return param_pairs_linear(line)
+
+
+def param_pairs_linear(line: str) -> list[tuple[str, str]]:
     """What A1111's `re.findall(r'\\s*(\\w[\\w \\-/]+):\\s*("(?:\\\\.|[^\\\\"])+"|[^,]*)(?:,|$)', line)`
     returns for one line, in linear time.
 

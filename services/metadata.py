@@ -174,8 +174,7 @@ def read_texts(data: bytes, problems: list[str] | None = None) -> dict[str, str]
     texts: dict[str, str] = {}
     exif_blocks: list[bytes] = []
     if data.startswith(PNG_SIGNATURE):
-        texts.update(png_text_list(data, problems))
-        exif_blocks = [data[s:e] for kind, s, e in png_chunks(data) if kind == b"eXIf"][:1]
+        texts.update(png_text_list(data, problems, exif_blocks))  # and the first eXIf chunk into exif_blocks
         if "XML:com.adobe.xmp" in texts:
             texts["xmp"] = texts["XML:com.adobe.xmp"]
     elif data.startswith(b"\xff\xd8"):
@@ -344,9 +343,10 @@ def read_info(data: bytes, name: str = "", image_path: str | Path | None = None)
         if record is None and image_path is not None:
             record = read_sidecar(image_path, problems)
         info = interop.from_texts(texts, record, problems)
-        header = image_header(data)
-        if header and (info.width is None or info.height is None):
-            info = replace(info, width=header[1], height=header[2])
+        if info.width is None or info.height is None:
+            header = image_header(data)
+            if header:
+                info = replace(info, width=header[1], height=header[2])
     except Exception:  # a bug in a reader of foreign bytes must not stop a library from opening: say so, go on
         log.exception("reading the metadata of %s failed; treated as none", name or "an image")
         return interop.ImageInfo()

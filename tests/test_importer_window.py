@@ -4,9 +4,22 @@ dropped image's prompt read off the GUI thread."""
 import asyncio
 import threading
 
+import pytest
+
 from services.library import HistoryQuery
 from tests import foreign_files as ff
-from ui.importer import ImportPanel, dropped_image, summary
+from tests import test_window
+from tests.helpers import PAINTER
+from ui.importer import ImportPanel, dropped_image, read_dropped, summary
+
+services = test_window.services  # the fixture: a demo-endpoint Services in an isolated home
+
+
+@pytest.fixture
+def window(qtbot, qloop, services):
+    opened = test_window.open_window(qtbot, services)
+    yield opened
+    test_window.close_window(qtbot, opened)
 
 
 def folder_of(tmp_path, count):
@@ -74,3 +87,81 @@ def test_stop_for_the_window_close_ends_the_worker_before_the_library_closes(qtb
     assert panel.stop(timeout=20)
     assert not worker._thread.is_alive()
     library.close()  # nothing writes after this: the worker has ended
+
+
+# --- an image dropped on the prompt editor (a real QDropEvent on the real window) ---------------------------------
+
+MENU_NOISE = ("propagateSizeHints", "does not support raise", "grabbing the keyboard")
+
+
+def drop_on_prompt(qtbot, window, path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    target = window.panel.prompt.viewport()
+    point = QPointF(target.rect().center())
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, buttons, mods)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted()
+    if window.drop_offer.menu is not None:
+        window.drop_offer.menu.hide()
+    before = window.drop_offer.menu
+    QApplication.sendEvent(target, QDropEvent(point, Qt.DropAction.CopyAction, mime, buttons, mods))
+    offer = window.drop_offer
+    qtbot.waitUntil(
+        lambda: offer.menu is not None and offer.menu is not before and offer.menu.isVisible(), timeout=5000
+    )
+    menu_at = offer.menu.geometry().topLeft()
+    assert (menu_at - target.mapToGlobal(point.toPoint())).manhattanLength() < 40  # at the drop point
+    return {a.text(): a for a in offer.menu.actions()}
+
+
+@pytest.mark.qt_log_ignore(*MENU_NOISE)
+def test_an_a1111_png_dropped_on_the_prompt_offers_its_prompt_and_the_reference(qtbot, window, tmp_path):
+    picture = tmp_path / "castle.png"
+    picture.write_bytes(ff.a1111_png(prompt="a castle on a hill at dawn", negative="blurry"))
+    window.panel.prompt.setPlainText("what I was writing")
+    actions = drop_on_prompt(qtbot, window, picture)
+    assert list(actions) == ["Use its prompt", "Use as reference"]
+    model = window.panel.model_selector.current_id()
+    actions["Use its prompt"].trigger()
+    assert window.panel.prompt.toPlainText() == "a castle on a hill at dawn"
+    assert window.panel.model_selector.current_id() == model  # A1111's checkpoint is not one of Google's models
+    assert not window.panel.references.references
+    actions = drop_on_prompt(qtbot, window, picture)
+    actions["Use as reference"].trigger()
+    qtbot.waitUntil(lambda: len(window.panel.references.references) == 1, timeout=5000)
+    assert window.panel.references.references[0].path == str(picture.resolve())
+    assert window.panel.prompt.toPlainText() == "a castle on a hill at dawn"  # the reference left the prompt alone
+
+
+@pytest.mark.qt_log_ignore(*MENU_NOISE)
+def test_a_bare_png_dropped_on_the_prompt_offers_only_the_reference(qtbot, window, tmp_path):
+    picture = tmp_path / "plain.png"
+    picture.write_bytes(PAINTER.png("plain", 32, 24))
+    actions = drop_on_prompt(qtbot, window, picture)
+    assert list(actions) == ["Use as reference"]
+
+
+@pytest.mark.qt_log_ignore(*MENU_NOISE)
+def test_use_as_reference_says_so_when_the_model_takes_none(qtbot, window, tmp_path, monkeypatch):
+    picture = tmp_path / "comfy.png"
+    picture.write_bytes(ff.comfyui_png(ff.comfyui_graph(positive="a paper boat")))
+    actions = drop_on_prompt(qtbot, window, picture)
+    said = []
+    monkeypatch.setattr(window.drop_offer, "show_message", lambda text, kind="error": said.append((text, kind)))
+    monkeypatch.setattr(window.panel, "takes_references", lambda: False)
+    actions["Use as reference"].trigger()
+    assert not window.panel.references.references
+    assert said and "takes no reference images" in said[0][0] and said[0][1] == "info"
+
+
+def test_a_dropped_file_that_is_not_an_image_is_said_so(tmp_path):
+    junk = tmp_path / "page.png"
+    junk.write_bytes(b"<html>not an image</html>")
+    dropped = read_dropped(junk)  # what dropped_image runs in a worker thread
+    assert not dropped.is_image and dropped.problem == "page.png is not an image Atelier can read."

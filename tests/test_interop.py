@@ -209,7 +209,14 @@ A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)'
 
 @given(st.text(alphabet=st.sampled_from(list('ab _-/:,"\\ \t é1\r')), max_size=40))
 def test_param_pairs_is_a1111s_regex(line):
+    assert infotext.param_pairs_linear(line) == A1111_PARAM.findall(line)  # the scan used on long runs
     assert infotext.param_pairs(line) == A1111_PARAM.findall(line)
+
+
+@given(st.text(alphabet=st.sampled_from(list('ab _-/:,"\\ \t1')), min_size=100, max_size=400))
+def test_param_pairs_of_long_lines_either_way_is_a1111s(line):
+    """Lines past the regex's safe run take the linear scan; both give what A1111's regex gives."""
+    assert infotext.param_pairs(line) == infotext.param_pairs_linear(line) == A1111_PARAM.findall(line)
 
 
 @given(st.text(max_size=60))

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSplitte
 from services.library import GalleryRow, HistoryEntry, Library
 from services.status import Status
 from ui.common import TaskSlots, money, tr, when
+from ui.importer import SOURCE_NAMES
 from ui.tag_editor import TagEditor
 from ui.viewer import ImageView, load_full_image
 
@@ -40,6 +41,8 @@ def details_html(row: tuple, entry: HistoryEntry | None, root: Path) -> str:
             lines.append(f"<tr><td style='color:gray'>{html.escape(tr(label))}</td><td>{value}</td></tr>")
 
     add("Model", html.escape(entry.model))
+    if entry.status == Status.IMPORTED:  # the tool that made an imported image (ui/importer.py names them)
+        add("Source", html.escape(tr(SOURCE_NAMES.get(entry.source, entry.source))))
     if row[R.IMAGE_ID] is not None:
         add("Size", f"{row[R.WIDTH]} × {row[R.HEIGHT]}")
     add("Status", html.escape(status_text(entry.status, entry.reason)))

@@ -1,8 +1,9 @@
-"""How one gallery tile is painted: the thumbnail, a favourite star, the day's chip, or a failed attempt's reason."""
+"""How one gallery tile is painted: the thumbnail, a favourite star, the day's chip, an imported image's tool, or a
+failed attempt's reason."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -13,6 +14,33 @@ from ui.common import tr
 R = GalleryRow
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 DAY_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+# The mark on an imported image's tile: the tool that made it (interop.SOURCES). Atelier's own images, imported
+# from another library, look like the rest and carry none.
+SOURCE_MARKS = {"a1111": "A1111", "comfyui": "ComfyUI", "invokeai": "InvokeAI", "fooocus": "Fooocus",
+                "unknown": "Imported"}  # fmt: skip
+
+
+def source_mark(row: tuple) -> str | None:
+    """The label painted on the tile for this row, or None (Atelier's images, attempts without an image)."""
+    if row[R.IMAGE_ID] is None or len(row) <= R.SOURCE or row[R.STATUS] != Status.IMPORTED:
+        return None
+    source = row[R.SOURCE]
+    return tr(SOURCE_MARKS.get(source, SOURCE_MARKS["unknown"])) if source != "atelier" else None
+
+
+def _picture_rect(rect: QRect, pixmap) -> QRect:
+    """Where the thumbnail is drawn in the tile (centred, aspect kept), or the tile while it has none."""
+    if pixmap is None:
+        return rect
+    size = pixmap.deviceIndependentSize().toSize()
+    fitted = size.scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+    if 0 <= fitted.width() - size.width() <= 8 and 0 <= fitted.height() - size.height() <= 8:
+        fitted = size  # drawn 1:1, as paint() does
+    shown = QRect(0, 0, fitted.width(), fitted.height())
+    shown.moveCenter(rect.center())
+    return shown
 
 
 def status_label(status: str) -> str:
@@ -77,6 +105,8 @@ class GalleryDelegate(QStyledItemDelegate):
         turns = getattr(model, "turns", None)  # set with threads collapsed: the tile stands for its whole thread
         if turns and row[R.GENERATION_ID] in turns:
             self._paint_turns(painter, rect, turns[row[R.GENERATION_ID]])
+        if not (turns and row[R.GENERATION_ID] in turns) and (mark := source_mark(row)):
+            self._paint_source(painter, _picture_rect(rect, pixmap), mark)
         if selected:
             painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -129,6 +159,21 @@ class GalleryDelegate(QStyledItemDelegate):
         painter.setPen(QColor(255, 255, 255))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
+
+    def _paint_source(self, painter: QPainter, rect: QRect, text: str) -> None:
+        """A small pill in the picture's bottom-right corner (the stars take the left), quieter than the day's chip."""
+        font = QFont(painter.font())
+        font.setBold(False)
+        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.8))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        pill = QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
+        pill.moveBottomRight(rect.bottomRight() + QPoint(-5, -5))
+        painter.setPen(QPen(QColor(255, 255, 255, 120), 1))
+        painter.setBrush(QColor(45, 80, 140, 215))
+        painter.drawRoundedRect(pill, pill.height() / 2, pill.height() / 2)
+        painter.setPen(QColor(235, 235, 235))
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_attempt(self, painter: QPainter, rect: QRect, row: tuple, palette: QPalette) -> None:
         colour = QColor(200, 60, 60) if row[R.STATUS] in (Status.ERROR, Status.INTERRUPTED) else QColor(210, 140, 30)

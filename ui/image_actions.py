@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QPushButton, QWidget
 
 from services.catalog import DEFAULT_MODEL
 from services.errors import AtelierError
@@ -118,6 +118,14 @@ class ImageActions(QObject):
             self.panel.select_model(DEFAULT_MODEL)
             self.message.emit(tr("Switched to {0}, which takes reference images.").format(DEFAULT_MODEL), 5000)
         self.panel.add_reference_files(paths)
+
+    def undo_button(self) -> QPushButton:
+        """A status-bar button that undoes the last delete, shown while there is one."""
+        button = QPushButton(tr("Undo delete"), self.window)
+        button.clicked.connect(self.undo_delete)
+        button.hide()
+        self.undoAvailable.connect(button.setVisible)
+        return button
 
     def toggle_favourite(self) -> None:
         rows = [r for r in self.browser.selected_rows() if r[R.IMAGE_ID] is not None]

@@ -1,5 +1,6 @@
 """Importing in the window: File › Add folder… (indexed where it lies) and File › Import files… (copied in) run in an
-ImportPanel in the status bar; the gallery reloads as batches land. The added folders are watched while the library
+ImportPanel in the status bar; the gallery reloads as batches land, at most once every RELOAD_EVERY_MS (a reload of
+a 100,000-image gallery per batch would take the GUI thread over and over), and once more at the end. The added folders are watched while the library
 is open; the watcher and a running import are stopped off the GUI thread when the window shuts down."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QWidget
 
@@ -15,6 +16,37 @@ from services.library import Library
 from ui.common import tr
 from ui.importer import ImportPanel
 from ui.studio import Studio
+
+RELOAD_EVERY_MS = 2000
+
+
+class Throttle(QObject):
+    """Calls `action` now if it has not run for `interval_ms`, else once when that much time has passed (calls in
+    between are merged into that one). flush() runs a pending call now."""
+
+    def __init__(self, action, interval_ms: int, parent: QObject | None = None):
+        super().__init__(parent)
+        self.action, self.interval_ms = action, interval_ms
+        self._since = QElapsedTimer()
+        self._pending = QTimer(self)
+        self._pending.setSingleShot(True)
+        self._pending.timeout.connect(self._run)
+
+    def __call__(self, *_args) -> None:
+        if self._pending.isActive():
+            return
+        if not self._since.isValid() or self._since.elapsed() >= self.interval_ms:
+            self._run()
+        else:
+            self._pending.start(self.interval_ms - self._since.elapsed())
+
+    def flush(self) -> None:
+        self._pending.stop()
+        self._run()
+
+    def _run(self) -> None:
+        self._since.start()
+        self.action()
 
 
 class ImportControls(QObject):
@@ -40,8 +72,9 @@ class ImportControls(QObject):
         if self.panel is not None:
             return  # the window holds one library for its life
         self.panel = ImportPanel(library, self.window)
-        self.panel.images_landed.connect(lambda _ids: self.on_images())
-        self.panel.finished.connect(lambda _report: self.on_images())
+        self.reload = Throttle(self.on_images, RELOAD_EVERY_MS, self)
+        self.panel.images_landed.connect(self.reload)
+        self.panel.finished.connect(lambda _report: self.reload.flush())
         self.window.statusBar().addWidget(self.panel)
         writable = not library.read_only_reason
         for made in (self.add_folder_action, self.import_files_action):

@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, QSize, QTimer
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from ui.banner import Banner
 from ui.common import TaskSlots, tr
@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         from ui.generate_panel import GeneratePanel
         from ui.image_actions import ImageActions
         from ui.import_menu import ImportControls
+        from ui.importer import DropOffer
         from ui.organize_menu import OrganizeControls
         from ui.pause_banner import PauseBanner
         from ui.refine import RefineControls
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.batches = BatchesControls(services, self.studio, self.banner, self, lambda _saved: self.browser.reload())
         self.organize = OrganizeControls(self.studio, self.browser, self.actions, self.show_error, self)
         self.importing = ImportControls(self.studio, self, self.browser.reload)
+        self.drop_offer = DropOffer(self.panel, self.show_error, self)  # an image dropped on the prompt: a menu
         self.studio.libraryOpened.connect(self._library_opened)
         self.studio.connectionChanged.connect(lambda s: self._show_connection(s.endpoint, s.ready, s.has_key))
         self.studio.jobFinished.connect(self._explain_failure)
@@ -123,10 +125,7 @@ class MainWindow(QMainWindow):
         for stand_in in (self._generate_slot, self._gallery_slot):
             stand_in.hide()
             stand_in.deleteLater()
-        self.undo_button = QPushButton(tr("Undo delete"), self)
-        self.undo_button.clicked.connect(self.actions.undo_delete)
-        self.undo_button.hide()
-        self.actions.undoAvailable.connect(self.undo_button.setVisible)
+        self.undo_button = self.actions.undo_button()
         self.statusBar().addPermanentWidget(self.undo_button)
         self.statusBar().addPermanentWidget(self.batches.indicator)
 
@@ -245,11 +244,10 @@ class MainWindow(QMainWindow):
 
     def _restore_state(self, state: dict) -> None:
         try:
-            if state.get("geometry"):
-                self.restoreGeometry(QByteArray(base64.b64decode(state["geometry"])))
-            else:
-                self.resize(QSize(1400, 860))
+            restored = self.restoreGeometry(QByteArray(base64.b64decode(state.get("geometry") or "")))
         except (ValueError, TypeError):
+            restored = False
+        if not restored:
             self.resize(QSize(1400, 860))
         self._restore_splitter(self.splitter, state.get("splitter"))
 

@@ -6,9 +6,10 @@ its settings into params. An image without metadata is still an image (source un
 is not a whole image is listed as failed with a sentence, and the rest go on.
 
 The work runs in the caller's thread (a worker, never the GUI thread), files read outside any transaction, rows
-written in batches of `batch_size` per transaction so the gallery sees images arrive; `progress(done, total)` and
-`on_batch(image_ids)` are called after each batch, and `cancel` (a threading.Event) stops it between files (what
-was committed stays; a later rescan finishes the folder).
+written in batches (BATCH_SIZE files, or what BATCH_SECONDS read) per transaction so the gallery sees images arrive;
+`on_batch(image_ids)` is called after each batch, `progress(done, total)` at most PROGRESS_HZ times a second, and
+`cancel` (a threading.Event) stops it between files (the batches committed stay; what was read ahead is dropped;
+a later rescan finishes the folder).
 
 Keys: an in-place image's path in the index is absolute, with its folder's id; a copied one lives under
 `images/imported/<folder name>/` with a path relative to the library root, like Atelier's own images. A generation's
@@ -17,24 +18,22 @@ id is "import-" and a hash of that path, so the rebuild gives the same ids.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 import os
+import queue
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services import interop, metadata
+from services import metadata
 from services.library.files import IMAGE_SUFFIXES, write_atomically
 from services.library.folders import AddedFolder, walk_images
-from services.library.reading import UnreadableFile, read_whole_image
-from services.status import Status
+from services.library.import_rows import Found, index_found, index_new, read_found
+from services.library.reading import UnreadableFile
 
 if TYPE_CHECKING:
     from services.library import Library
@@ -42,101 +41,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMPORTED_PREFIX = "images/imported/"
-MAX_FILE_BYTES = 256 * 1024 * 1024
+BATCH_SIZE = 2000  # files per transaction: commits and FTS flushes are per batch
+BATCH_SECONDS = 1.0  # a batch is committed after this long even when smaller, so the gallery sees images arrive
+PROGRESS_HZ = 10  # progress(done, total) calls per second at most
 Progress = Callable[[int, int], None]
 Batch = Callable[[list[int]], None]
-
-
-@dataclass(frozen=True)
-class Found:
-    """One foreign image file, read."""
-
-    key: str  # its path in the index
-    folder_id: str | None
-    mime: str
-    width: int
-    height: int
-    sha256: str
-    size: int
-    mtime: float
-    info: interop.ImageInfo
 
 
 def new_report() -> dict:
     return {"added": 0, "skipped": 0, "failed": [], "folders": [], "moved": 0, "changed": 0, "removed": 0,
             "cancelled": False}  # fmt: skip
-
-
-def read_found(path: Path | str, key: str, folder_id: str | None, sidecar_of: Path | str | None = None) -> Found:
-    """Reads one file (UnreadableFile with a sentence when it is not a whole image). `sidecar_of`: the image path
-    whose Atelier sidecar to read when the file has no record inside (the path itself when not known)."""
-    data, mime, width, height, mtime = read_whole_image(path, MAX_FILE_BYTES)
-    info = metadata.read_info(data, os.path.basename(path), sidecar_of)
-    sha = hashlib.sha256(data).hexdigest()
-    return Found(key, folder_id, mime, width, height, sha, len(data), mtime, info)
-
-
-def generation_id_of(key: str) -> str:
-    return "import-" + hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-
-
-def _created_at(found: Found) -> float:
-    record = found.info.record or {}
-    created = record.get("created_ts")
-    if isinstance(created, int | float) and not isinstance(created, bool) and math.isfinite(created) and created > 0:
-        return float(created)
-    return found.mtime
-
-
-def _params(found: Found) -> dict:
-    info = found.info
-    params = {
-        "source": info.source,
-        "prompt": info.prompt,
-        "negative_prompt": info.negative_prompt,
-        "model": info.model,
-        "seed": info.seed,
-        "width": found.width,
-        "height": found.height,
-        "steps": info.steps,
-        "sampler": info.sampler,
-        "cfg": info.cfg,
-        "parameters": info.parameters,
-        "file": Path(found.key).name,
-    }
-    if info.record and isinstance(info.record.get("generation_id"), str):
-        params["atelier_generation_id"] = info.record["generation_id"]
-    return params
-
-
-def index_found(conn: sqlite3.Connection, found: Found, favourite: bool = False, known: bool = True) -> int:
-    """Inserts (or, for a known path, updates) the image's generation and row; its image id. known=False: the
-    caller knows the path is not indexed yet (saves a lookup per file)."""
-    gid = generation_id_of(found.key)
-    created = _created_at(found)
-    info = found.info
-    params = json.dumps(_params(found), ensure_ascii=False)
-    model = info.model or "unknown"
-    conn.execute(
-        "INSERT INTO generations(id, created_at, finished_at, prompt, model, params, status, text, attempts, source)"
-        " VALUES (?,?,?,?,?,?,?,'',0,?) ON CONFLICT(id) DO UPDATE SET prompt=excluded.prompt, model=excluded.model,"
-        " params=excluded.params, source=excluded.source",
-        (gid, created, created, info.prompt, model, params, Status.IMPORTED, info.source),
-    )
-    values = (found.width, found.height, found.mime, found.sha256, found.size, found.mtime)
-    row = conn.execute("SELECT id FROM images WHERE path=?", (found.key,)).fetchone() if known else None
-    if row:
-        conn.execute(
-            "UPDATE images SET width=?, height=?, mime_type=?, sha256=?, size_bytes=?, mtime=? WHERE id=?",
-            (*values, row[0]),
-        )
-        return row[0]
-    cursor = conn.execute(
-        "INSERT INTO images(generation_id, idx, path, width, height, mime_type, sha256, size_bytes, mtime,"
-        " created_at, favourite, folder_id) VALUES (?,0,?,?,?,?,?,?,?,?,?,?)",
-        (gid, found.key, *values, created, int(favourite), found.folder_id),
-    )
-    return cursor.lastrowid
 
 
 # --- adding ---------------------------------------------------------------------------------------------------------
@@ -150,7 +64,7 @@ def add_paths(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     on_batch: Batch | None = None,
-    batch_size: int = 500,
+    batch_size: int = BATCH_SIZE,
 ) -> dict:
     """Adds folders in place (or copies them with copy=True) and copies single files in; the report:
     {added, skipped, failed: [{path, reason}], folders, moved, changed, removed, cancelled}."""
@@ -186,7 +100,7 @@ def sync_folder(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     on_batch: Batch | None = None,
-    batch_size: int = 500,
+    batch_size: int = BATCH_SIZE,
 ) -> None:
     """Brings the index of one added folder up to date: new files read and indexed, changed ones (size or mtime)
     read again, moved ones (same content at a new path) keep their row, vanished ones forgotten. A folder that is
@@ -210,19 +124,22 @@ def sync_folder(
     gone = {p: row for p, row in known.items() if p not in on_disk}
     gone_by_sha = {row[3]: p for p, row in gone.items()}
 
-    def write(conn: sqlite3.Connection, found: Found) -> int:
-        if found.key in known:
-            report["changed"] += 1
-        elif found.sha256 in gone_by_sha:
-            old = gone.pop(gone_by_sha.pop(found.sha256))
-            conn.execute("UPDATE images SET path=?, mtime=?, size_bytes=? WHERE id=?",
-                         (found.key, found.mtime, found.size, old[0]))  # fmt: skip
-            report["moved"] += 1
-            return old[0]
-        else:
-            report["added"] += 1
-            return index_found(conn, found, known=False)
-        return index_found(conn, found)
+    def write(conn: sqlite3.Connection, founds: list[Found]) -> list[int]:
+        ids, new = [], []
+        for found in founds:
+            if found.key in known:
+                report["changed"] += 1
+                ids.append(index_found(conn, found))
+            elif found.sha256 in gone_by_sha:
+                old = gone.pop(gone_by_sha.pop(found.sha256))
+                conn.execute("UPDATE images SET path=?, mtime=?, size_bytes=? WHERE id=?",
+                             (found.key, found.mtime, found.size, old[0]))  # fmt: skip
+                report["moved"] += 1
+                ids.append(old[0])
+            else:
+                new.append(found)
+        report["added"] += len(new)
+        return ids + index_new(conn, new)
 
     items = [(p, p, folder.id, p if p in sidecars else None) for p in todo]
     finished = _in_batches(library, items, write, report, progress, cancel, on_batch, batch_size)
@@ -232,31 +149,85 @@ def sync_folder(
 
 
 def _in_batches(library, items, write, report, progress, cancel, on_batch, batch_size) -> bool:
-    """Reads and writes (path, key, folder_id, sidecar) items batch by batch; False when cancelled."""
+    """Reads (path, key, folder_id, sidecar) items and hands them to `write(conn, founds) -> image ids` in one
+    transaction per batch: `batch_size` files, or fewer when BATCH_SECONDS passed (slow files still show up soon).
+    `progress` is called at most PROGRESS_HZ times a second. False when cancelled.
+
+    Reading and parsing run in a helper thread while this one writes the previous batch: SQLite releases the GIL
+    while it works, so the two overlap (the writes stay in this thread, on its own connection)."""
+    if not items:
+        if progress:
+            progress(0, 0)
+        return True
+    batches: queue.Queue = queue.Queue(maxsize=2)  # at most two batches read ahead: memory stays bounded
+    stop = threading.Event()  # this thread failed: the reader stops too
+
+    def read_all() -> None:
+        try:
+            _read_batches(items, batches, report, progress, cancel, stop, batch_size)
+        except BaseException as exc:  # noqa: BLE001 - handed over to the writing thread, which raises it
+            _put(batches, exc, stop)
+        _put(batches, None, stop)
+
+    reader = threading.Thread(target=read_all, name="atelier-import-read", daemon=True)
+    reader.start()
+    try:
+        while (batch := batches.get()) is not None:
+            if isinstance(batch, BaseException):
+                raise batch
+            if cancel is not None and cancel.is_set():
+                report["_unread"] = 1  # read ahead but not written: the next rescan adds them
+                break
+            with library.index.transaction() as conn:
+                ids = write(conn, batch)
+            if on_batch:
+                on_batch(ids)
+    finally:
+        stop.set()
+        reader.join()
+    unread = report.pop("_unread", 0)
+    if cancel is not None and cancel.is_set() and unread:
+        report["cancelled"] = True
+        return False
+    return True
+
+
+def _put(batches: queue.Queue, item, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            batches.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _read_batches(items, batches, report, progress, cancel, stop, batch_size) -> None:
     total, done = len(items), 0
     if progress:
         progress(0, total)
-    for start in range(0, total, batch_size):
-        found = []
-        for path, key, folder_id, sidecar in items[start : start + batch_size]:
-            if cancel is not None and cancel.is_set():
-                break
-            try:
-                found.append(read_found(path, key, folder_id, sidecar))
-            except UnreadableFile as exc:
-                report["failed"].append({"path": str(path), "reason": str(exc)})
-            done += 1
-        if found:
-            with library.index.transaction() as conn:
-                ids = [write(conn, f) for f in found]
-            if on_batch:
-                on_batch(ids)
-        if progress:
+    found: list[Found] = []
+    clock = time.monotonic
+    batch_started = next_progress = clock()
+    for path, key, folder_id, sidecar in items:
+        if stop.is_set() or (cancel is not None and cancel.is_set()):
+            break
+        try:
+            found.append(read_found(path, key, folder_id, sidecar))
+        except UnreadableFile as exc:
+            report["failed"].append({"path": str(path), "reason": str(exc)})
+        done += 1
+        now = clock()
+        if len(found) >= batch_size or now - batch_started >= BATCH_SECONDS:
+            _put(batches, found, stop)
+            found, batch_started = [], now
+        if progress and now >= next_progress:
             progress(done, total)
-        if cancel is not None and cancel.is_set():
-            report["cancelled"] = True
-            return False
-    return True
+            next_progress = now + 1 / PROGRESS_HZ
+    if found:
+        _put(batches, found, stop)
+    if progress:
+        progress(done, total)
+    report["_unread"] = report.get("_unread", 0) + total - done
 
 
 def rescan_all(library: Library, progress=None, cancel=None, on_batch=None) -> dict:
@@ -306,9 +277,9 @@ def _copy_in(library, source: Path, report, progress, cancel, on_batch, batch_si
         target = _free_name(target)
         items.append((src, target))
 
-    def write(conn: sqlite3.Connection, found: Found) -> int:
-        report["added"] += 1
-        return index_found(conn, found)
+    def write(conn: sqlite3.Connection, founds: list[Found]) -> list[int]:
+        report["added"] += len(founds)
+        return index_new(conn, founds)
 
     copied = []
     for src, target in items:  # copying first, so that every indexed path exists

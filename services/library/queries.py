@@ -20,9 +20,10 @@ from services.types import SavedImage
 HISTORY_COLUMNS = "id, created_at, prompt, model, status, reason, text, params, endpoint, error, attempts, cost_usd"
 # The gallery's columns, in GalleryRow's order; `{created}` is the generation's or (favourites) the image's time.
 IMAGE_COLUMNS = (
-    "i.id, i.generation_id, {created}, g.status, i.sha256, i.path, i.width, i.height, i.favourite, g.model, g.reason"
+    "i.id, i.generation_id, {created}, g.status, i.sha256, i.path, i.width, i.height, i.favourite, g.model, g.reason,"
+    " {source}"
 )
-ATTEMPT_COLUMNS = "NULL, g.id, g.created_at, g.status, NULL, NULL, 0, 0, 0, g.model, g.reason"
+ATTEMPT_COLUMNS = "NULL, g.id, g.created_at, g.status, NULL, NULL, 0, 0, 0, g.model, g.reason, NULL"
 # Word for word the condition of the partial index generations_unfinished (schema step 4), so SQLite uses it.
 UNFINISHED = "g.status NOT IN ('ok', 'imported')"
 UNFINISHED_BEFORE_4 = "g.status <> 'ok'"  # step 2's condition, in an index opened for browsing only
@@ -160,7 +161,8 @@ def gallery(
             "generations g INDEXED BY generations_created JOIN images i ON i.generation_id = g.id",
             "g.created_at",
         )
-    sql = f"SELECT {IMAGE_COLUMNS.format(created=created)} FROM {source} WHERE " + " AND ".join(image_where)
+    columns = IMAGE_COLUMNS.format(created=created, source=_source_column(conn))
+    sql = f"SELECT {columns} FROM {source} WHERE " + " AND ".join(image_where)
     all_args = [*args, *shown_args, *newest_args]
     if query.include_failed and not query.favourites_only and not organize.narrows(query) and not query.by_rating:
         old = conn.execute("PRAGMA user_version").fetchone()[0] < 4
@@ -228,13 +230,19 @@ def thread_turns(conn: sqlite3.Connection) -> dict[str, int]:
     return turns
 
 
+def _source_column(conn: sqlite3.Connection) -> str:
+    """generations.source (schema step 4), or NULL in an older index opened for browsing only."""
+    return "g.source" if conn.execute("PRAGMA user_version").fetchone()[0] >= 4 else "NULL"
+
+
 def gallery_rows(conn: sqlite3.Connection, image_ids: Sequence[int], generation_ids: Sequence[str]) -> list[GalleryRow]:
     """The rows of these images, and of these generations' attempts without an image, as gallery() makes them."""
     image_ids, generation_ids = list(image_ids), list(generation_ids)
     parts, args = [], []
     if image_ids:
         parts.append(
-            f"SELECT {IMAGE_COLUMNS.format(created='g.created_at')} FROM images i JOIN generations g"
+            f"SELECT {IMAGE_COLUMNS.format(created='g.created_at', source=_source_column(conn))} FROM images i"
+            " JOIN generations g"
             f" ON g.id = i.generation_id WHERE NOT i.trashed AND i.id IN ({','.join('?' * len(image_ids))})"
         )
         args += image_ids

@@ -99,13 +99,14 @@ class GalleryRow(NamedTuple):
     favourite: int
     model: str
     reason: str | None
+    source: str | None = None  # an imported image's tool (a1111, comfyui, ... see interop.SOURCES); None: Atelier's
 
     @property
     def state(self) -> Status:
         return Status(self.status)
 
 
-# GalleryRow.IMAGE_ID == 0 ... GalleryRow.REASON == 10, from the fields above (one order, written once).
+# GalleryRow.IMAGE_ID == 0 ... GalleryRow.SOURCE == 11, from the fields above (one order, written once).
 for _position, _name in enumerate(GalleryRow._fields):
     setattr(GalleryRow, _name.upper(), _position)
 del _position, _name

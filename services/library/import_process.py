@@ -1,0 +1,97 @@
+"""An import run in a child process, for the window: reading and parsing thousands of files is pure Python and holds
+a GIL most of the time; in a thread of the window's process that GIL is the GUI thread's too, and every time the
+busy thread is preempted while holding it (a loaded machine) the GUI thread waits with it. In a child process the
+import has a GIL of its own and the window only receives a few messages a second.
+
+The child opens its own Library on the same folder (SQLite in WAL mode takes writers from several processes; each
+batch is one short transaction) and runs Library.import_paths; progress, batches and the report come back over a
+multiprocessing queue, Cancel goes over a multiprocessing event. The "spawn" start method everywhere: forking a
+process that runs Qt and other threads is not safe, and it is what Windows and macOS use anyway (main.py calls
+multiprocessing.freeze_support() for the PyInstaller bundle).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from services.errors import LibraryError
+
+POLL_SECONDS = 0.1
+
+
+def _child(root: str, paths: list[str], copy: bool, sizes: dict, messages, cancel) -> None:
+    from services.library import Library  # in the child: imported once it runs
+
+    try:
+        library = Library(Path(root)).open()
+    except Exception as exc:  # noqa: BLE001 - one sentence back to the window, which shows it
+        messages.put(("failed", str(exc) or type(exc).__name__))
+        return
+    try:
+        report = library.import_paths(
+            [Path(p) for p in paths],
+            copy=copy,
+            progress=lambda done, total: messages.put(("progress", done, total)),
+            cancel=cancel,  # a multiprocessing Event: is_set() like threading's
+            on_batch=lambda ids: messages.put(("batch", ids)),
+            **sizes,
+        )
+        messages.put(("done", report))
+    except Exception as exc:  # noqa: BLE001 - likewise
+        messages.put(("failed", str(exc) or type(exc).__name__))
+    finally:
+        library.close()
+
+
+def import_in_process(
+    root: Path,
+    paths: Iterable[Path],
+    *,
+    copy: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+    on_batch: Callable[[list[int]], None] | None = None,
+    batch_size: int | None = None,
+) -> dict:
+    """Library.import_paths in a child process; blocks (call it from a worker thread) and calls `progress` and
+    `on_batch` in the calling thread. Its report; LibraryError with the child's sentence when it failed."""
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    child_cancel = context.Event()
+    sizes = {} if batch_size is None else {"batch_size": batch_size}
+    process = context.Process(
+        target=_child,
+        args=(str(root), [str(p) for p in paths], copy, sizes, messages, child_cancel),
+        name="atelier-import",
+        daemon=True,
+    )
+    process.start()
+    try:
+        while True:
+            if cancel is not None and cancel.is_set():
+                child_cancel.set()
+            try:
+                message = messages.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if not process.is_alive():
+                    raise LibraryError("The import stopped unexpectedly; what it had added stays.") from None
+                continue
+            kind = message[0]
+            if kind == "progress" and progress:
+                progress(message[1], message[2])
+            elif kind == "batch" and on_batch:
+                on_batch(message[1])
+            elif kind == "done":
+                return message[1]
+            elif kind == "failed":
+                raise LibraryError(message[1])
+    finally:
+        child_cancel.set()
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
+        messages.close()

@@ -1,0 +1,104 @@
+"""The import's bulk write: prompts put into the full-text index per batch (the FTS trigger off for the batch),
+read-ahead in a helper thread, and what a cancel or a failure leaves behind."""
+
+import json
+import threading
+
+import pytest
+
+from services.errors import LibraryError
+from services.library import HistoryQuery, import_rows
+from services.types import GenerationRequest
+from tests import foreign_files as ff
+from tests.test_cli import atelier
+
+TRIGGER_SQL = "SELECT sql FROM sqlite_master WHERE type='trigger' AND name='generations_ai'"
+
+
+def a1111_folder(folder, count, word="lantern"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"{i:03d}.png").write_bytes(ff.a1111_png(prompt=f"a {word} number{i} by the sea"))
+    return folder
+
+
+def fts_consistent(library) -> bool:
+    conn = library._conn()
+    conn.execute("INSERT INTO generations_fts(generations_fts, rank) VALUES ('integrity-check', 1)")  # raises if not
+    fts_rows = conn.execute("SELECT COUNT(*) FROM generations_fts").fetchone()[0]
+    return fts_rows == conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+
+
+def test_a_bulk_batch_is_searchable_and_the_trigger_is_back(library, tmp_path):
+    trigger = library._conn().execute(TRIGGER_SQL).fetchone()[0]
+    folder = a1111_folder(tmp_path / "sd", 60)
+    report = library.import_paths([folder], batch_size=25)  # 25 + 25 (bulk) + 10 (row by row)
+    assert report["added"] == 60 and not report["failed"]
+    assert len(library.history(HistoryQuery(search="lantern"), limit=None)) == 60
+    assert [e.prompt for e in library.history(HistoryQuery(search="number37"))] == ["a lantern number37 by the sea"]
+    assert library._conn().execute(TRIGGER_SQL).fetchone()[0] == trigger  # the schema's own trigger, word for word
+    assert fts_consistent(library)
+    gid = library.begin(
+        GenerationRequest("a kettle whistling", "gemini-2.5-flash-image"), endpoint="demo", protocol="generateContent"
+    )
+    assert [e.generation_id for e in library.history(HistoryQuery(search="kettle"))] == [gid]  # the trigger works
+
+
+def test_the_cli_finds_a_bulk_imported_prompt(tmp_path):
+    folder = a1111_folder(tmp_path / "sd", 30, word="zeppelin")
+    lib = str(tmp_path / "lib")
+    code, out, err = atelier("import", str(folder), "--library", lib, "--json")
+    assert code == 0, err
+    assert json.loads(out)["added"] == 30 and "_unread" not in json.loads(out)
+    code, out, _ = atelier("history", "--search", "zeppelin number7", "--library", lib, "--json")
+    [entry] = json.loads(out)
+    assert (entry["status"], entry["source"], entry["prompt"]) == ("imported", "a1111", "a zeppelin number7 by the sea")
+
+
+def test_a_cancelled_bulk_import_leaves_a_consistent_index(library, tmp_path):
+    folder = a1111_folder(tmp_path / "sd", 100)
+    cancel, landed = threading.Event(), []
+
+    def on_batch(ids):
+        landed.append(len(ids))
+        cancel.set()  # after the first batch: what was read ahead is dropped, not half written
+
+    report = library.import_paths([folder], cancel=cancel, on_batch=on_batch, batch_size=30)
+    assert report["cancelled"] and landed == [30] and "_unread" not in report
+    assert library.count_images() == 30 and fts_consistent(library)
+    assert library.rescan_folders()["added"] == 70 and library.count_images() == 100
+    assert fts_consistent(library) and len(library.history(HistoryQuery(search="lantern"), limit=None)) == 100
+
+
+def test_a_failing_bulk_write_rolls_back_with_the_trigger(library, tmp_path, monkeypatch):
+    trigger = library._conn().execute(TRIGGER_SQL).fetchone()[0]
+    folder = a1111_folder(tmp_path / "sd", 40)
+
+    def broken(*_args):
+        raise LibraryError("the disk is full")
+
+    monkeypatch.setattr(import_rows, "_image_values", broken)  # fails after the trigger was dropped
+    with pytest.raises(LibraryError, match="disk is full"):
+        library.import_paths([folder], batch_size=40)
+    assert library._conn().execute(TRIGGER_SQL).fetchone()[0] == trigger
+    assert library.count_images() == 0 and fts_consistent(library)
+    monkeypatch.undo()
+    assert library.rescan_folders()["added"] == 40 and fts_consistent(library)
+
+
+def test_progress_is_called_a_few_times_not_per_file(library, tmp_path):
+    folder = a1111_folder(tmp_path / "sd", 120)
+    calls = []
+    library.import_paths([folder], progress=lambda done, total: calls.append((done, total)), batch_size=50)
+    assert calls[0] == (0, 120) and calls[-1] == (120, 120)
+    assert len(calls) < 120 // 2  # throttled by time (10 a second at most), not one per file
+
+
+def test_outside_a_transaction_the_batch_goes_through_the_trigger(library, tmp_path):
+    folder = a1111_folder(tmp_path / "sd", 25)
+    founds = [import_rows.read_found(p, str(p), None) for p in sorted(folder.iterdir())]
+    conn = library._conn()
+    assert not conn.in_transaction
+    ids = import_rows.index_new(conn, founds)  # autocommit: dropping the trigger would be seen on its own
+    assert len(ids) == 25 and conn.execute(TRIGGER_SQL).fetchone() is not None
+    assert fts_consistent(library) and len(library.history(HistoryQuery(search="lantern"), limit=None)) == 25
