@@ -55,6 +55,7 @@ class BatchRecord:
     local: bool = False
     input_file: str | None = None
     responses_file: str | None = None
+    files_deleted: bool = False  # its input and results files are gone from the server (after the ingest)
     error: str | None = None
     pid: int = field(default_factory=os.getpid)
     last_polled_at: float = 0.0
