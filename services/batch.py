@@ -29,6 +29,7 @@ from services.batch_store import (
     endpoint_dict,
     generation_id_for,
     new_batch_id,
+    title_of,
 )
 from services.catalog import Catalog
 from services.client import RetryPolicy, new_http_client
@@ -106,7 +107,8 @@ class BatchService:
             subset = PromptList([row for row in prompts.rows if row.request.model == model_id])
             cost = 0.0 if endpoint.name == "demo" else subset.estimated_cost()
             record = BatchRecord(
-                batch_id, model_id, endpoint_dict(endpoint), time.time(), requests=len(rows),
+                batch_id, model_id, endpoint_dict(endpoint), time.time(), title_of([r["prompt"] for r in rows]),
+                requests=len(rows),
                 images_expected=subset.images_expected, estimated_cost_usd=cost, pending=len(rows),
             )  # fmt: skip
             plans.append((record, rows))

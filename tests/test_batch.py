@@ -218,6 +218,19 @@ def test_a_batch_with_a_turnaround_runs_then_finishes_while_being_polled(emulato
     assert "running" in states and states[-1] == "succeeded" and len(result.images) == 2
 
 
+def test_a_running_batch_reports_its_counts_moving_so_the_progress_bar_moves(emulator, library):
+    emulator.batch_turnaround = 1000.0  # pending for 500 s, then running for 500 s
+    service = service_for(library, emulator)
+    record = submit(service, "owl\nmoth #fail\nwren\nheron\nkite\nfinch\nrook\nlark\n", endpoint_of(emulator))
+    (job,) = emulator.batches._jobs.values()
+    job.created -= 750.0  # as if 750 s had passed: half-way through running
+    record, _ = asyncio.run(service.refresh(record, force=True))
+    assert (record.state, record.succeeded, record.failed, record.pending) == ("running", 3, 1, 4)
+    job.created -= 200.0  # 950 s: nearly done
+    record, _ = asyncio.run(service.refresh(record, force=True))
+    assert (record.state, record.succeeded, record.failed, record.pending) == ("running", 6, 1, 1)
+
+
 def test_polling_is_throttled_to_the_minimum_interval(emulator, library):
     emulator.batch_turnaround = None
     service = service_for(library, emulator, min_poll=30.0)
