@@ -6,9 +6,9 @@ mid-ingest, saves nothing twice. A generation is begun (a running row naming thi
 and finished after, so a kill in between is recovered like any interrupted job and finished on the next fetch.
 
 The pipeline for a results file: the event loop downloads lines (at most PREFETCH ahead of the one being saved: one
-line can hold 8+ MB of base64); one worker thread parses each line and saves it (file, index rows, cost) in order; a
-second worker makes the thumbnails behind it. Decoding a PNG for its thumbnail releases the GIL and is the biggest part
-of a save, so on two cores the thumbnails cost little wall time. A kill leaves at most some thumbnails unmade, which
+line can hold 8+ MB of base64); a worker thread parses each line while another saves the one before it (file, index
+rows, cost), in order; up to two more make the thumbnails behind them. Decoding a PNG for its thumbnail releases the
+GIL and is most of a save's time (PNG has no scaled decode), so on two cores the thumbnails cost little wall time. A kill leaves at most some thumbnails unmade, which
 the gallery makes when it first shows them.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +34,7 @@ from services.types import GenerationResult
 log = logging.getLogger(__name__)
 PREFETCH = 2  # results lines downloaded ahead of the one being saved
 KEY_AT_START = re.compile(rb'^\s*\{\s*"key"\s*:\s*"([^"\\]{1,200})"')
+THUMBNAIL_WORKERS = min(2, os.cpu_count() or 1)  # a thumbnail (a PNG decoded in full) costs more than the save
 UNKNOWN = object()  # the generation has not been looked up yet
 
 
@@ -49,7 +51,7 @@ class Ingest:
         self.record = record
         self.rows = rows  # request key -> the planned request
         self.label = record.endpoint.get("label") or record.endpoint["name"]
-        self._thumbnails = ThreadPoolExecutor(1, thread_name_prefix="batch-thumbnails")
+        self._thumbnails = ThreadPoolExecutor(THUMBNAIL_WORKERS, thread_name_prefix="batch-thumbnails")
         self._made: list[Future] = []
         self._saved: set[str] = set()  # keys saved by this ingest (a key listed twice is saved once)
 
