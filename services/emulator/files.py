@@ -204,7 +204,9 @@ class FileStore:
             with self._lock:
                 if self.refuse_deletes > 0:
                     self.refuse_deletes -= 1
-                    raise ApiFailure(403, "PERMISSION_DENIED", "The caller does not have permission to delete this file.")
+                    raise ApiFailure(
+                        403, "PERMISSION_DENIED", "The caller does not have permission to delete this file."
+                    )
                 self._files.pop(stored.id, None)
                 (self.directory / f"{stored.id}.json").unlink(missing_ok=True)
                 (self.directory / stored.id).unlink(missing_ok=True)
