@@ -4,8 +4,9 @@ Durability, in order: the request list and a local record are written atomically
 name is written the moment the create call answers. A record left without a remote name (the process died while
 creating) is matched by display name (= the local batch id) on the next look. Each request's result becomes one
 generation whose id is derived from (batch id, request key), so fetching twice, or again after a kill mid-ingest,
-saves nothing twice. Records live in `<library>/.atelier/batches/`, outside the index, so a rebuild keeps them.
-Costs and budgets: services/batch_costs.py.
+saves nothing twice (services/batch_ingest.py, which also removes the batch's files from the server afterwards).
+Records live in `<library>/.atelier/batches/`, outside the index, so a rebuild keeps them. Costs and budgets:
+services/batch_costs.py.
 """
 
 from __future__ import annotations
@@ -14,21 +15,21 @@ import asyncio
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 
 from services import batch_costs, protocol
 from services.batch_api import BatchClient, output_of, state_of, stats_of
+from services.batch_ingest import Ingest, delete_files, save_file
 from services.batch_store import (
     BatchRecord,
-    BatchRequest,
     BatchStore,
     FetchResult,
     default_resolver,
     endpoint_dict,
     generation_id_for,
     new_batch_id,
+    title_of,
 )
 from services.catalog import Catalog
 from services.client import RetryPolicy, new_http_client
@@ -39,12 +40,10 @@ from services.ledger import Ledger
 from services.library import Library, pid_alive
 from services.prompt_list import PromptList
 from services.status import ErrorKind, Status
-from services.types import GenerationRequest, GenerationResult, SavedImage
+from services.types import GenerationRequest, SavedImage
 
 log = logging.getLogger(__name__)
-PREFETCH = 2  # results lines downloaded ahead of the one being saved (one line can be 8+ MB)
 INLINE_LIMIT = 20  # requests sent inline; more go through an uploaded JSONL file (image results are large)
-KEY_AT_START = re.compile(rb'^\s*\{\s*"key"\s*:\s*"([^"\\]{1,200})"')
 Resolver = Callable[[dict], tuple[Endpoint, str | None]]
 
 
@@ -108,7 +107,8 @@ class BatchService:
             subset = PromptList([row for row in prompts.rows if row.request.model == model_id])
             cost = 0.0 if endpoint.name == "demo" else subset.estimated_cost()
             record = BatchRecord(
-                batch_id, model_id, endpoint_dict(endpoint), time.time(), requests=len(rows),
+                batch_id, model_id, endpoint_dict(endpoint), time.time(), title_of([r["prompt"] for r in rows]),
+                requests=len(rows),
                 images_expected=subset.images_expected, estimated_cost_usd=cost, pending=len(rows),
             )  # fmt: skip
             plans.append((record, rows))
@@ -242,6 +242,7 @@ class BatchService:
                     on_progress(record)
             if record.finished and not record.ingested and not record.local:
                 await self._ingest(record, op, http)
+            await self._delete_files(record, http)
         finally:
             if http is not None:
                 await http.aclose()
@@ -271,107 +272,31 @@ class BatchService:
             record, op = await self.refresh(record, force=True, http=http)
             file_name, inline = output_of(op) if op else (None, None)
         async with self.store.ingest_lock(record.batch_id):
-            if inline is not None:
-                for i, item in enumerate(inline):
-                    key = str((item.get("metadata") or {}).get("key") or f"r{i + 1:06d}")
-                    await asyncio.to_thread(self._save_one, record, rows.get(key), key, item)
-            elif file_name:
-                await self._ingest_file(record, rows, file_name, http)
-        record.ingested = True
-        await asyncio.to_thread(self.store.save, record)
+            stored = await asyncio.to_thread(self.store.load, record.batch_id)
+            if stored.ingested:  # another process saved it while we waited (and may have deleted its files)
+                record.ingested, record.files_deleted = True, stored.files_deleted
+                return
+            ingest = Ingest(self.library, self.catalog, self.ledger, record, rows)
+            try:
+                if inline is not None:
+                    for i, item in enumerate(inline):
+                        key = str((item.get("metadata") or {}).get("key") or f"r{i + 1:06d}")
+                        await asyncio.to_thread(ingest.save, key, item)
+                elif file_name:
+                    await save_file(ingest, lambda: self._client(record, http), file_name)
+            finally:
+                await asyncio.to_thread(ingest.close)
+            record.ingested = True
+            await asyncio.to_thread(self.store.save, record)
 
-    async def _ingest_file(self, record: BatchRecord, rows: dict, file_name: str, http) -> None:
-        """Streams the results file: the next lines download while one is decoded and saved in a worker thread (at
-        most PREFETCH + 1 lines in memory); saves stay in order, one at a time. Decoding and saving share one thread
-        on purpose: decoding in parallel with a save made each save wait for the GIL, and gained nothing."""
-        lines: asyncio.Queue = asyncio.Queue(maxsize=PREFETCH)
-
-        async def download() -> None:
-            async with self._client(record, http) as client:
-                async for line in client.download_lines(file_name):
-                    await lines.put(line)
-            await lines.put(None)
-
-        downloading = asyncio.ensure_future(download())
-        try:
-            while True:
-                getting = asyncio.ensure_future(lines.get())
-                await asyncio.wait({getting, downloading}, return_when=asyncio.FIRST_COMPLETED)
-                if not getting.done():  # the download ended without its end marker: it failed
-                    getting.cancel()
-                    await downloading
-                    break
-                line = getting.result()
-                if line is None:
-                    break
-                await asyncio.to_thread(self._read_and_save, record, rows, line)
-            await downloading
-        finally:
-            if not downloading.done():
-                downloading.cancel()
-                await asyncio.gather(downloading, return_exceptions=True)
-
-    def _read_and_save(self, record: BatchRecord, rows: dict, line: bytes) -> None:
-        read = self._read_line(record, rows, line)
-        if read is not None:
-            self._save_one(record, *read)
-
-    def _read_line(self, record: BatchRecord, rows: dict, line: bytes):
-        """(row, key, item, parsed response) for a line still to save, or None."""
-        early = KEY_AT_START.match(line[:256])
-        if early and self._done(generation_id_for(record.batch_id, early.group(1).decode())):
-            return None  # saved on an earlier fetch: skip without decoding megabytes of base64
-        try:
-            item = json.loads(line)
-        except ValueError:
-            log.warning("batch %s: a results line is not JSON; skipped", record.batch_id)
-            return None
-        key = str(item.get("key") or (item.get("metadata") or {}).get("key") or "")
-        response = item.get("response")
-        parsed = protocol.parse_generate_content(response) if isinstance(response, dict) else None
-        return rows.get(key), key, item, parsed
-
-    def _done(self, gid: str) -> bool:
-        entry = self.library.generation(gid)
-        return entry is not None and entry.status not in (Status.RUNNING, Status.INTERRUPTED)
-
-    def _save_one(self, record: BatchRecord, row: dict | None, key: str, item: dict, parsed=None) -> None:
-        """One result line becomes one finished generation, exactly once."""
-        gid = generation_id_for(record.batch_id, key)
-        if row is None:
-            log.warning("batch %s: a result for unknown key %r; skipped", record.batch_id, key)
+    async def _delete_files(self, record: BatchRecord, http=None) -> None:
+        """Once every result is saved, the batch's files on the server go (best effort; retried on the next fetch)."""
+        if record.files_deleted or not record.ingested or not (record.input_file or record.responses_file):
             return
-        request = BatchRequest(row["prompt"], row["model"], 1, row["aspect_ratio"], row["size"],
-                               protocol="generateContent", batch_id=record.batch_id)  # fmt: skip
-        entry = self.library.generation(gid)
-        if entry is not None and entry.status not in (Status.RUNNING, Status.INTERRUPTED):
-            return
-        label = record.endpoint.get("label") or record.endpoint["name"]
-        created = entry.created_at if entry else time.time()
-        if entry is None:
-            self.library.begin(request, endpoint=label, protocol="generateContent", created_at=created,
-                               generation_id=gid)  # fmt: skip
-        images = list(entry.images) if entry else []
-        response, error = item.get("response"), item.get("error")
-        status, reason, text, usage, err = Status.OK, None, "", None, None
-        if isinstance(response, dict):
-            parsed = parsed or protocol.parse_generate_content(response)
-            text, usage = parsed.text, parsed.usage
-            if not images:
-                for index, image in enumerate(parsed.images[:1]):
-                    images.append(self.library.save_image(gid, index, image, request=request, endpoint=label,
-                                                          text=text, created_at=created))  # fmt: skip
-            if not images:
-                status = Status.BLOCKED if parsed.blocked_reason else Status.NO_IMAGE
-                reason = parsed.blocked_reason or parsed.no_image_reason or "The server returned no image."
-        elif not images:
-            error = error if isinstance(error, dict) else {}
-            status, reason = Status.ERROR, str(error.get("message") or "The batch engine could not run this request.")
-            err = {"http_status": error.get("code"), "status": error.get("status"), "message": reason}
-        result = GenerationResult(gid, self.catalog.resolve(row["model"]).id, status, images, usage=usage)
-        cost = batch_costs.count_result(self.ledger, self.library.root, record, result, row["size"])
-        self.library.finish(gid, status=status, reason=reason, text=text, error=err, attempts=1, cost_usd=cost,
-                            usage=usage)  # fmt: skip
+        async with self._client(record, http) as client:
+            record.files_deleted = await delete_files(client, record)
+        if record.files_deleted:
+            await asyncio.to_thread(self.store.save, record)
 
     def result(self, record: BatchRecord) -> FetchResult:
         """The batch's images and failures as the library holds them now (a point lookup per request)."""

@@ -12,7 +12,7 @@ from dataclasses import fields
 
 from services import batch_costs
 from services.batch import BatchService
-from services.batch_store import BatchRecord, BatchRequest, FetchResult, endpoint_dict, new_batch_id
+from services.batch_store import BatchRecord, BatchRequest, FetchResult, endpoint_dict, new_batch_id, title_of
 from services.endpoints import Endpoint
 from services.generation import EventCallback, GenerationService
 from services.prompt_list import PromptList
@@ -37,6 +37,7 @@ async def run_local(
         ",".join(prompts.models()),
         endpoint_dict(endpoint),
         time.time(),
+        title_of([row.request.prompt for row in prompts.rows]),
         state="running",
         requests=len(prompts.rows),
         images_expected=prompts.images_expected,

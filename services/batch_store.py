@@ -42,6 +42,7 @@ class BatchRecord:
     model: str
     endpoint: dict  # name, base_url, auth: enough to reach the same server again
     created_at: float
+    title: str = ""  # what an artist recognises it by: its first prompt (and how many more)
     state: str = "pending"  # pending, running, succeeded, failed, cancelled, expired
     remote_name: str | None = None  # None until the create call has answered
     requests: int = 0
@@ -55,6 +56,7 @@ class BatchRecord:
     local: bool = False
     input_file: str | None = None
     responses_file: str | None = None
+    files_deleted: bool = False  # its input and results files are gone from the server (after the ingest)
     error: str | None = None
     pid: int = field(default_factory=os.getpid)
     last_polled_at: float = 0.0
@@ -80,6 +82,15 @@ class BatchRecord:
         out["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))
         out["estimated_cost_usd"] = self.estimated_cost_usd
         return out
+
+
+def title_of(prompts: list[str], limit: int = 60) -> str:
+    """ "a fox, watercolour (+39 more)": the first prompt, shortened, and how many others the batch holds."""
+    if not prompts:
+        return ""
+    first = " ".join(prompts[0].split())
+    first = first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+    return first + (f" (+{len(prompts) - 1} more)" if len(prompts) > 1 else "")
 
 
 def generation_id_for(batch_id: str, key: str) -> str:

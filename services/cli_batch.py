@@ -4,6 +4,11 @@ Exit codes: 0 finished with at least one image saved (submit: accepted); 2 bad i
 without images; 4 the batch failed, was cancelled or expired, or the endpoint has no batch mode; 5 network; 6 disk;
 7 submit refused: its estimate would cross a budget (nothing sent); 75 not finished yet (fetch without --wait).
 
+`submit --json` prints one object per planned batch (a list when the list spans several models), each with `error`:
+null when accepted, else `{kind, status, http_status, message}` (kind from services.status.ErrorKind: input,
+budget, unsupported, network, ...), with `batch_id` null unless a record was kept to be found again (a create whose
+answer was lost), `remote_name` and `state` null. `submit --local --json` prints the fetch object, with `error` too.
+
 `--endpoint demo` runs the emulator inside this process; it keeps its batches in `<library>/.atelier/demo-batches`
 and answers a batch as it is created, so a later `batch fetch` (a new process, a new demo server) finds the results.
 """
@@ -19,10 +24,12 @@ from services.app import Services
 from services.batch import BatchService
 from services.batch_store import BatchRecord, FetchResult, endpoint_dict
 from services.catalog import DEFAULT_MODEL
-from services.errors import ApiError, InputError, NetworkError
+from services.errors import ApiError, BudgetError, InputError, LibraryError, NetworkError
 from services.prompt_list import parse, read_source
 
 EXIT_OK, EXIT_INPUT, EXIT_EMPTY, EXIT_FAILED, EXIT_NETWORK, EXIT_DISK, EXIT_NOT_YET = 0, 2, 3, 4, 5, 6, 75
+EXIT_BUDGET = 7  # as generate's refusal (services/cli_spend.py)
+SUBMIT_FAILURES = (InputError, BudgetError, ApiError, NetworkError, LibraryError)
 
 
 def add_parser(sub, endpoint_options) -> None:
@@ -74,10 +81,84 @@ def cmd_batch(args, services: Services) -> int:
         library.close()
 
 
+class Submission:
+    """What a submit has got to, so that a failure at any step prints the same shape as a success."""
+
+    def __init__(self):
+        self.prompts = None
+        self.plans: list[BatchRecord] = []
+        self.sent: dict[str, BatchRecord] = {}  # batch id -> the record as the submit left it
+
+    def objects(self, error: Exception | None = None, store=None) -> list[dict]:
+        if not self.plans:  # refused before any batch was planned
+            p = self.prompts
+            ok = p is not None and not p.errors
+            return [{"batch_id": None, "remote_name": None, "state": None, "requests": p.requests if ok else 0,
+                     "images_expected": p.images_expected if ok else 0,
+                     "estimated_cost_usd": p.estimated_cost() if ok else None, "error": error_json(error)}]  # fmt: skip
+        out = []
+        for planned in self.plans:
+            record = self.sent.get(planned.batch_id)
+            if record is None and store is not None and error is not None and not isinstance(error, BudgetError):
+                record = _kept(store, planned.batch_id)  # sent, answer lost: kept to be found again by its name
+            accepted = record is not None and record.remote_name and planned.batch_id in self.sent
+            r = record or planned
+            out.append({"batch_id": r.batch_id if record else None, "remote_name": r.remote_name if record else None,
+                        "state": r.state if record else None, "requests": r.requests,
+                        "images_expected": r.images_expected, "estimated_cost_usd": r.estimated_cost_usd,
+                        "error": None if accepted else error_json(error)})  # fmt: skip
+        return out
+
+
+def _kept(store, batch_id: str) -> BatchRecord | None:
+    try:
+        return store.load(batch_id)
+    except (InputError, LibraryError):
+        return None
+
+
+def error_json(error: Exception | None) -> dict | None:
+    if error is None:
+        return None
+    kind = getattr(error, "kind", None) or ("input" if isinstance(error, InputError) else "bug")
+    status = getattr(error, "status", None) or ("INVALID_INPUT" if isinstance(error, InputError) else None)
+    return {"kind": str(kind), "status": status, "http_status": getattr(error, "http_status", None),
+            "message": str(error)}  # fmt: skip
+
+
+def exit_code_for(error: Exception) -> int:
+    for kind, code in ((BudgetError, EXIT_BUDGET), (InputError, EXIT_INPUT), (NetworkError, EXIT_NETWORK),
+                       (ApiError, EXIT_FAILED), (LibraryError, EXIT_DISK)):  # fmt: skip
+        if isinstance(error, kind):
+            return code
+    raise error
+
+
+def _one_or_list(objects: list[dict]):
+    return objects[0] if len(objects) == 1 else objects
+
+
 async def _submit(args, services: Services, service: BatchService) -> int:
+    """Without --json, a failure goes on to cmd_batch and the main command line (a sentence, an exit code)."""
+    submission = Submission()
+    try:
+        return await _send(args, services, service, submission)
+    except SUBMIT_FAILURES as error:
+        if not args.json:
+            raise
+        if args.local:
+            refused = {"batch_id": None, "state": None, "saved": 0, "failed": 0, "images": []}
+            print(json.dumps({**refused, "error": error_json(error)}, ensure_ascii=False))
+        else:
+            print(json.dumps(_one_or_list(submission.objects(error, service.store)), ensure_ascii=False))
+        _err(str(error))
+        return exit_code_for(error)
+
+
+async def _send(args, services: Services, service: BatchService, submission: Submission) -> int:
     text, name = read_source(args.file)
     defaults = {"model": args.model, "count": args.count, "aspect_ratio": args.aspect_ratio, "size": args.size}
-    prompts = parse(text, services.catalog, name=name, defaults=defaults)
+    prompts = submission.prompts = parse(text, services.catalog, name=name, defaults=defaults)
     prompts.raise_for_errors()
     try:
         endpoint = services.endpoint(args.endpoint, args.auth)
@@ -99,33 +180,23 @@ async def _submit(args, services: Services, service: BatchService) -> int:
         return _report_fetch(result, args.json)
     service.resolver(endpoint_dict(endpoint))  # the demo server learns where its batches live
     plans = service.plan(prompts, endpoint)
-    batch_costs.check_budget(service.ledger, [record for record, _ in plans])  # all or nothing is sent
+    submission.plans = [record for record, _ in plans]
+    batch_costs.check_budget(service.ledger, submission.plans)  # all or nothing is sent
     if not args.json:
         cost = prompts.estimated_cost()
         price = f"about ${cost:.2f} at the batch price (50%)" if cost is not None else "price unknown for this model"
         price = "free on the demo" if endpoint.name == "demo" else price
         print(f"{prompts.requests} request(s), {prompts.images_expected} image(s), {price}.", flush=True)
-    out = []
     for record, rows in plans:
         record = await service.submit(record, rows)
-        out.append(
-            {
-                "batch_id": record.batch_id,
-                "remote_name": record.remote_name,
-                "state": record.state,
-                "requests": record.requests,
-                "images_expected": record.images_expected,
-                "estimated_cost_usd": record.estimated_cost_usd,
-            }
-        )
+        submission.sent[record.batch_id] = record
         if not args.json:
             print(f"Submitted {record.batch_id} ({record.model}, {record.requests} requests): {record.state}.")
     if args.json:
-        print(json.dumps(out[0] if len(out) == 1 else out))
+        print(json.dumps(_one_or_list(submission.objects())))
     else:
-        print(
-            f"Follow it with `python main.py batch status`, save with `python main.py batch fetch {out[0]['batch_id']}`."
-        )
+        first = submission.plans[0].batch_id
+        print(f"Follow it with `python main.py batch status`, save with `python main.py batch fetch {first}`.")
     return EXIT_OK
 
 

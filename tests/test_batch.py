@@ -24,6 +24,7 @@ from services.batch_store import generation_id_for
 from services.catalog import Catalog
 from services.cli import run as cli_run
 from services.emulator import Fault, google_error
+from services.emulator.faults import ApiFailure
 from services.endpoints import custom
 from services.errors import ApiError, InputError
 from services.ledger import Ledger
@@ -147,6 +148,7 @@ def test_file_batch_uploads_streams_results_records_failures_and_saves_nothing_t
     create = next(r for r in emulator.requests if r.path.endswith(":batchGenerateContent"))
     assert create.body["batch"]["inputConfig"]["fileName"] == record.input_file
 
+    emulator.files.refuse_deletes = 2  # cleaning up the server's files fails: the fetch must not
     first = asyncio.run(service.fetch(record))
     assert any(r.path.endswith(":download") for r in emulator.requests)
     assert len(first.images) == 2 and first.failed == 2
@@ -154,13 +156,37 @@ def test_file_batch_uploads_streams_results_records_failures_and_saves_nothing_t
     assert by_prompt["moth #fail"].status == "error" and "#fail" in by_prompt["moth #fail"].reason
     assert by_prompt["moth #fail"].error["status"] == "INVALID_ARGUMENT"
     assert by_prompt["wren #blocked"].status == "blocked" and "PROHIBITED_CONTENT" in by_prompt["wren #blocked"].reason
+    assert not service.load(record.batch_id).files_deleted
     files = image_files(library)
 
     record = service.load(record.batch_id)
     record.ingested = False  # as if the first fetch had died before noting that it finished
+    service.store.save(record)
     second = asyncio.run(service.fetch(record))
     assert [i.sha256 for i, _ in second.images] == [i.sha256 for i, _ in first.images]
     assert image_files(library) == files and len(library.history()) == 4
+    assert service.load(record.batch_id).files_deleted  # the files the first fetch could not delete are gone now
+    for name in (record.input_file, record.responses_file):
+        with pytest.raises(ApiFailure):
+            emulator.files.get(name)
+
+
+def test_a_fetched_file_batch_deletes_its_input_and_results_files_on_the_server_once(emulator, library):
+    service = service_for(library, emulator, inline_limit=0)
+    record = submit(service, "owl\nwren\n", endpoint_of(emulator))
+    asyncio.run(service.refresh(record, force=True))
+    record = service.load(record.batch_id)
+    assert emulator.files.get(record.input_file).source == "UPLOADED"
+    assert emulator.files.get(record.responses_file).source == "GENERATED"
+    result = asyncio.run(service.fetch(record))
+    assert len(result.images) == 2 and result.record.files_deleted
+    deletes = [r.path for r in emulator.requests if r.method == "DELETE"]
+    assert deletes == [f"/v1beta/{record.input_file}", f"/v1beta/{record.responses_file}"]
+    for name in deletes:
+        with pytest.raises(ApiFailure):
+            emulator.files.get(name.removeprefix("/v1beta/"))
+    again = asyncio.run(service.fetch(service.load(record.batch_id)))
+    assert len(again.images) == 2 and [r.path for r in emulator.requests if r.method == "DELETE"] == deletes
 
 
 def test_cancel_ends_a_pending_batch_without_images(emulator, library):
@@ -190,6 +216,19 @@ def test_a_batch_with_a_turnaround_runs_then_finishes_while_being_polled(emulato
     states = []
     result = asyncio.run(service.fetch(record, wait=True, poll=0.05, on_progress=lambda r: states.append(r.state)))
     assert "running" in states and states[-1] == "succeeded" and len(result.images) == 2
+
+
+def test_a_running_batch_reports_its_counts_moving_so_the_progress_bar_moves(emulator, library):
+    emulator.batch_turnaround = 1000.0  # pending for 500 s, then running for 500 s
+    service = service_for(library, emulator)
+    record = submit(service, "owl\nmoth #fail\nwren\nheron\nkite\nfinch\nrook\nlark\n", endpoint_of(emulator))
+    (job,) = emulator.batches._jobs.values()
+    job.created -= 750.0  # as if 750 s had passed: half-way through running
+    record, _ = asyncio.run(service.refresh(record, force=True))
+    assert (record.state, record.succeeded, record.failed, record.pending) == ("running", 3, 1, 4)
+    job.created -= 200.0  # 950 s: nearly done
+    record, _ = asyncio.run(service.refresh(record, force=True))
+    assert (record.state, record.succeeded, record.failed, record.pending) == ("running", 6, 1, 1)
 
 
 def test_polling_is_throttled_to_the_minimum_interval(emulator, library):
@@ -267,6 +306,10 @@ def test_batch_records_and_links_survive_an_index_rebuild(emulator, library):
 # --- the command line -----------------------------------------------------------------------------------------------
 
 
+SUBMIT_KEYS = {"batch_id", "remote_name", "state", "requests", "images_expected", "estimated_cost_usd", "error"}
+FETCH_KEYS = {"batch_id", "state", "saved", "failed", "images", "error"}
+
+
 def cli(capsys, *argv, stdin: str | None = None, monkeypatch=None) -> tuple[int, object]:
     if stdin is not None:
         import io
@@ -288,10 +331,12 @@ def test_cli_contract_submit_status_fetch_cancel_and_history(emulator, tmp_path,
     code, bad = cli(capsys, "batch", "submit", "-", "--endpoint", emulator.url, *base, stdin="ok\nbad\x00\n",
                     monkeypatch=monkeypatch)  # fmt: skip
     assert code == 2 and emulator.requests == []
+    assert (bad["batch_id"], bad["requests"], bad["error"]["kind"]) == (None, 0, "input")
+    assert "line 2" in bad["error"]["message"]
     code, sub = cli(capsys, "batch", "submit", "-", "--endpoint", emulator.url, *base, stdin="owl\n{a|b} moth\n",
                     monkeypatch=monkeypatch)  # fmt: skip
     assert code == 0
-    assert set(sub) == {"batch_id", "remote_name", "state", "requests", "images_expected", "estimated_cost_usd"}
+    assert set(sub) == SUBMIT_KEYS and sub["error"] is None
     assert (sub["requests"], sub["images_expected"], sub["state"]) == (3, 3, "pending")
     code, pending = cli(capsys, "batch", "fetch", sub["batch_id"], "--poll", "0", *base)
     assert code == 75 and pending["saved"] == 0
@@ -324,12 +369,23 @@ def test_cli_submit_that_would_cross_a_budget_exits_7_and_sends_nothing(emulator
     code, refused = cli(capsys, "batch", "submit", "-", "--endpoint", emulator.url, *base, stdin="owl\nwren\nfinch\n",
                         monkeypatch=monkeypatch)  # fmt: skip  # about 3 x $0.034 at the batch price
     assert code == 7 and emulator.requests == []
-    assert refused["status"] == "budget" and "would cross the daily cap" in refused["reason"]
+    assert set(refused) == SUBMIT_KEYS  # the submit object, not generate's
+    assert (refused["batch_id"], refused["remote_name"], refused["state"]) == (None, None, None)
+    assert (refused["requests"], refused["images_expected"]) == (3, 3)
+    assert refused["estimated_cost_usd"] == pytest.approx(3 * pricing.price_for(MODEL).output_image * 1120 / 2e6)
+    assert refused["error"]["kind"] == "budget" and refused["error"]["status"] == "BUDGET"
+    assert "would cross the daily cap" in refused["error"]["message"]
     code, listed = cli(capsys, "batch", "status", "--library", str(tmp_path / "lib"), "--json")
     assert code == 0 and listed == []  # no record of a batch that was never sent
-    code, _ = cli(capsys, "batch", "submit", "-", "--local", "--endpoint", emulator.url, *base,
-                  stdin="owl\nwren\n", monkeypatch=monkeypatch)  # fmt: skip  # about 2 x $0.067 at the standard price
+    two_models = "prompt,model,size\nowl,gemini-3.1-flash-image,1K\nwren,gemini-2.5-flash-image,\n"
+    code, both = cli(capsys, "batch", "submit", "-", "--endpoint", emulator.url, *base[:3], stdin=two_models,
+                     monkeypatch=monkeypatch)  # fmt: skip  # each under the cap alone, over it together
+    assert code == 7 and emulator.requests == [] and [b["requests"] for b in both] == [1, 1]
+    assert {b["error"]["kind"] for b in both} == {"budget"} and {b["batch_id"] for b in both} == {None}
+    code, local = cli(capsys, "batch", "submit", "-", "--local", "--endpoint", emulator.url, *base,
+                      stdin="owl\nwren\n", monkeypatch=monkeypatch)  # fmt: skip  # about 2 x $0.067, standard price
     assert code == 7 and emulator.requests == []
+    assert set(local) == FETCH_KEYS and local["saved"] == 0 and local["error"]["kind"] == "budget"
     code, sent = cli(capsys, "batch", "submit", "-", "--endpoint", emulator.url, *base, stdin="owl\n",
                      monkeypatch=monkeypatch)  # fmt: skip  # about $0.034: under the cap
     assert code == 0 and sent["requests"] == 1
@@ -360,11 +416,24 @@ def test_cli_network_failure_at_submit_exits_5_and_keeps_no_record(tmp_path, cap
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     lib = str(tmp_path / "lib")
-    code, _ = cli(capsys, "batch", "submit", "-", "--endpoint", closed, "--library", lib, "--json", stdin="owl\n",
-                  monkeypatch=monkeypatch)  # fmt: skip
-    assert code == 5
+    code, failed = cli(capsys, "batch", "submit", "-", "--endpoint", closed, "--library", lib, "--json",
+                       stdin="owl\n", monkeypatch=monkeypatch)  # fmt: skip
+    assert code == 5 and set(failed) == SUBMIT_KEYS and failed["requests"] == 1
+    assert failed["batch_id"] is None and failed["error"]["kind"] == "network"  # nothing reached a server
     code, listed = cli(capsys, "batch", "status", "--library", lib, "--json")
     assert code == 0 and listed == []
+
+
+def test_cli_submit_to_an_endpoint_without_batch_mode_exits_4_with_the_submit_object(
+    emulator, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    emulator.script(Fault(404, google_error(404, "NOT_FOUND", "Not here."), match="batchGenerateContent"))
+    code, refused = cli(capsys, "batch", "submit", "-", "--endpoint", emulator.url, "--library", str(tmp_path / "l"),
+                        "--json", stdin="owl\nwren\n", monkeypatch=monkeypatch)  # fmt: skip
+    assert code == 4 and set(refused) == SUBMIT_KEYS and refused["batch_id"] is None
+    assert refused["error"]["kind"] == "unsupported" and refused["error"]["http_status"] == 404
+    assert "--local" in refused["error"]["message"]
 
 
 # --- killed and restarted -------------------------------------------------------------------------------------------

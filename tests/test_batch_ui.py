@@ -8,7 +8,8 @@ from services.batch import BatchService
 from services.catalog import Catalog
 from services.endpoints import custom
 from services.prompt_list import parse
-from ui.batches import BatchesPanel
+from ui.batches import COLUMNS, BatchesPanel
+from ui.batches_menu import indicator_text
 
 CATALOG = Catalog.load()
 
@@ -23,7 +24,7 @@ def submit(qtbot, service, endpoint, text):
 def row_of(panel, batch_id):
     for i in range(panel.tree.topLevelItemCount()):
         item = panel.tree.topLevelItem(i)
-        if item.text(0) == batch_id:
+        if item.data(0, Qt.ItemDataRole.UserRole).batch_id == batch_id:
             return item
     return None
 
@@ -41,10 +42,12 @@ def test_panel_lists_earlier_batches_cancels_and_fetches(qtbot, qloop, emulator,
     panel.show()
     panel.refresh()
     qtbot.waitUntil(lambda: row_of(panel, done.batch_id) is not None and not panel.tasks.pending(), timeout=10_000)
-    assert row_of(panel, waiting.batch_id).text(1) == "Waiting on Google"
+    assert row_of(panel, waiting.batch_id).text(1) == "Queued"
+    assert row_of(panel, waiting.batch_id).text(0) == "owl (+1 more)"  # what the artist wrote, not an id
+    assert waiting.batch_id in row_of(panel, waiting.batch_id).toolTip(0)
     assert row_of(panel, done.batch_id).text(1) == "Ready to fetch"
-    bar = panel.tree.itemWidget(row_of(panel, done.batch_id), 5)
-    assert (bar.value(), bar.maximum()) == (3, 3)
+    bar = panel.tree.itemWidget(row_of(panel, done.batch_id), COLUMNS.index("Progress"))
+    assert (bar.value(), bar.maximum(), bar.text()) == (3, 3, "3 of 3 done")
 
     row_of(panel, waiting.batch_id).setSelected(True)
     assert panel.cancel_button.isEnabled()
@@ -62,3 +65,17 @@ def test_panel_lists_earlier_batches_cancels_and_fetches(qtbot, qloop, emulator,
     assert "3 image(s) saved" in panel.message.text()
     assert len(library.history()) == 3
     panel.shutdown()
+
+
+def test_the_status_bar_counts_running_batches_their_progress_and_those_ready_to_fetch(qtbot):
+    from services.batch_store import BatchRecord
+
+    def record(state, requests, succeeded=0, failed=0, ingested=False):
+        return BatchRecord("b", "m", {"name": "custom"}, 0.0, state=state, requests=requests, succeeded=succeeded,
+                           failed=failed, ingested=ingested)  # fmt: skip
+
+    assert indicator_text([]) == ""
+    assert indicator_text([record("succeeded", 3, 3, ingested=True)]) == ""
+    assert indicator_text([record("running", 40, 11, 1)]) == "1 batch running · 12 of 40 done"
+    both = [record("running", 40, 12), record("pending", 4), record("succeeded", 3, 3)]
+    assert indicator_text(both) == "2 batches running · 12 of 44 done · 1 ready to fetch"

@@ -48,7 +48,8 @@ def test_waiting_running_ok_with_typed_events(library, emulator):
 
 def test_a_retried_job_is_running_again_during_its_next_attempt(library, emulator):
     busy = google_error(503, "UNAVAILABLE", "The model is overloaded.")
-    emulator.script(Fault(status=503, body=busy), Fault(status=200, delay=0.3))  # the next attempt takes 0.3 s
+    emulator.script(Fault(status=503, body=busy))
+    emulator.latency = 0.3  # every real answer takes 0.3 s (a scripted fault answers at once): the second attempt
     seen = []
 
     async def main():
@@ -65,7 +66,8 @@ def test_a_retried_job_is_running_again_during_its_next_attempt(library, emulato
     job, during = run(main())
     assert during is Status.RUNNING
     assert (Status.RETRYING, True) in seen and (Status.RUNNING, False) in seen
-    assert job.status is Status.OK and job.retry_at is None
+    assert job.status is Status.OK and job.retry_at is None and len(job.images) == 1  # a real image, after the wait
+    assert len([r for r in emulator.requests if r.path.lower().endswith("generatecontent")]) == 2
 
 
 def test_cancelled_after_an_image_was_saved_ends_as_the_library_records_it(library, emulator):

@@ -24,14 +24,26 @@ from services.batch_store import BatchRecord
 from ui.common import TaskSlots, money, tr, when
 
 STATE_TEXT = {
-    "pending": "Waiting on Google",
+    "pending": "Queued",
     "running": "Running",
     "succeeded": "Finished",
     "failed": "Failed",
     "cancelled": "Cancelled",
     "expired": "Expired",
 }
-COLUMNS = ("Batch", "State", "Done", "Failed", "Saved", "Progress", "Cost", "Created")
+COLUMNS = ("Prompts", "State", "Progress", "Failed", "Saved", "Cost", "Created")
+
+
+def state_text(record: BatchRecord) -> str:
+    if record.state == "succeeded" and not record.ingested and not record.local:
+        return tr("Ready to fetch")
+    return tr(STATE_TEXT.get(record.state, record.state))
+
+
+def cost_text(record: BatchRecord) -> str:
+    if record.endpoint.get("name") == "demo":
+        return tr("free")
+    return tr("unknown") if record.estimated_cost_usd is None else money(record.estimated_cost_usd)
 
 
 class BatchesPanel(QWidget):
@@ -143,26 +155,26 @@ class BatchesPanel(QWidget):
             item = QTreeWidgetItem(self.tree)
             done = record.succeeded + record.failed
             values = (
-                record.batch_id + (tr(" (local)") if record.local else ""),
-                tr("Ready to fetch")
-                if record.state == "succeeded" and not record.ingested
-                else tr(STATE_TEXT.get(record.state, record.state)),
-                f"{done}/{record.requests}",
+                (record.title or record.batch_id) + (tr(" (here)") if record.local else ""),
+                state_text(record),
+                "",
                 str(record.failed),
                 str(record.saved),
-                "",
-                money(record.estimated_cost_usd),
+                cost_text(record),
                 when(record.created_at),
             )
             for column, value in enumerate(values):
                 item.setText(column, value)
+            item.setToolTip(0, tr("Batch {0} · {1}").format(record.batch_id, record.model))
             if record.error:
                 item.setToolTip(1, record.error)
             item.setData(0, Qt.ItemDataRole.UserRole, record)
             bar = QProgressBar(self.tree)
             bar.setRange(0, max(1, record.requests))
             bar.setValue(record.requests if record.finished and record.state == "succeeded" else done)
+            bar.setFormat(tr("{0} of {1} done").format(bar.value(), record.requests))
             bar.setTextVisible(True)
+            bar.setMinimumWidth(130)
             self.tree.setItemWidget(item, COLUMNS.index("Progress"), bar)
             if chosen is not None and chosen.batch_id == record.batch_id:
                 item.setSelected(True)

@@ -2,7 +2,7 @@
 cancel and delete.
 
 A job is PENDING for the first half of its turnaround (`Emulator.batch_turnaround`, seconds; None: until
-`Emulator.complete()`), RUNNING for the second, then its requests are answered (each as `:generateContent` would: a
+`Emulator.complete()`), RUNNING for the second (its counts moving at an even pace), then its requests are answered (each as `:generateContent` would: a
 refused request, or one whose prompt says `#fail`, becomes that entry's error, the others still succeed) and it is
 SUCCEEDED. `Emulator.expire()` ends a job as Google does after 48 hours: EXPIRED, no results. A file job's results are
 a JSONL file of `{"key","response"}` / `{"key","error"}` lines; an inline job's come back in
@@ -236,6 +236,21 @@ class BatchService:
             entry["error"] = failure.body["error"]
         return entry
 
+    @staticmethod
+    def _progress(emulator, job: Job) -> tuple[int, int]:
+        """(succeeded, failed) so far while RUNNING: requests finish at an even pace over the second half of the
+        turnaround, as Google's batchStats move while a batch runs. Without a turnaround: none until complete()."""
+        turnaround = emulator.batch_turnaround
+        if not turnaround:
+            return 0, 0
+        elapsed = time.time() - job.created - turnaround / 2
+        done = job.requests[: int(len(job.requests) * min(max(elapsed / (turnaround / 2), 0.0), 1.0))]
+        failed = sum(
+            not isinstance(request, dict) or FAIL_WORD in json.dumps(request.get("contents") or [])
+            for _, request in done
+        )
+        return len(done) - failed, failed
+
     def _operation(self, emulator, job: Job) -> dict:
         self._advance(emulator, job)
         with self._lock:
@@ -243,6 +258,8 @@ class BatchService:
             finished = job.state == "BATCH_STATE_SUCCEEDED"
             ok = job.succeeded if finished else 0
             failed = len(job.requests) - ok if finished else 0
+            if job.state == "BATCH_STATE_RUNNING":
+                ok, failed = self._progress(emulator, job)
             metadata = {
                 "@type": BATCH_TYPE,
                 "name": f"batches/{job.id}",
@@ -255,7 +272,7 @@ class BatchService:
                     "requestCount": str(len(job.requests)),
                     "successfulRequestCount": str(ok),
                     "failedRequestCount": str(failed),
-                    "pendingRequestCount": str(0 if done else len(job.requests)),
+                    "pendingRequestCount": str(0 if done else len(job.requests) - ok - failed),
                 },
             }
             if job.ended:

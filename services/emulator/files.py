@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from weakref import finalize
 
-from services.emulator.faults import Reply, invalid, not_found
+from services.emulator.faults import ApiFailure, Reply, invalid, not_found
 
 KEEP_SECONDS = 48 * 3600
 
@@ -71,6 +71,7 @@ class FileStore:
         self._folder_lock = threading.Lock()
         self._directory: Path | None = None  # made on the first file: most emulators never store one
         self._cleanup = None
+        self.refuse_deletes = 0  # the next this many deletes are refused (403), as a project without the right would
 
     @property
     def directory(self) -> Path:
@@ -201,6 +202,11 @@ class FileStore:
             return 200, stored.resource(emulator.url, version)
         if method == "DELETE":
             with self._lock:
+                if self.refuse_deletes > 0:
+                    self.refuse_deletes -= 1
+                    raise ApiFailure(
+                        403, "PERMISSION_DENIED", "The caller does not have permission to delete this file."
+                    )
                 self._files.pop(stored.id, None)
                 (self.directory / f"{stored.id}.json").unlink(missing_ok=True)
                 (self.directory / stored.id).unlink(missing_ok=True)

@@ -205,10 +205,12 @@ class Library:
         text: str = "",
         created_at: float | None = None,
         conversation: dict | None = None,
+        thumbnail: bool = True,
     ) -> SavedImage:
         """Writes the file (atomically, metadata inside or beside), its thumbnail, then its index row.
 
-        `created_at` is the generation's (looked up when not given), so the image sorts with its generation."""
+        `created_at` is the generation's (looked up when not given), so the image sorts with its generation.
+        `thumbnail=False`: the caller makes it (ensure_thumbnail, in a worker of its own) or leaves it to the gallery."""
         if created_at is None:
             row = self.index.one("SELECT created_at FROM generations WHERE id=?", (generation_id,))
             created_at = row[0] if row else time.time()
@@ -232,7 +234,7 @@ class Library:
         except OSError as exc:
             raise problems.disk_problem(self.root, exc) from exc
         sha = hashlib.sha256(data).hexdigest()
-        thumbnail = self.files.write_thumbnail(path, sha)
+        thumbnail = self.files.write_thumbnail(path, sha) if thumbnail else None
         cursor = self.index.write(
             "INSERT INTO images(generation_id, idx, path, width, height, mime_type, sha256, size_bytes, created_at)"
             " VALUES (?,?,?,?,?,?,?,?,?)",

@@ -412,6 +412,8 @@ def measure_batch_ingest(images: int, size: str = "512") -> dict:
         request = GenerationRequest("batch heron floor", "gemini-3.1-flash-image", size=size)
         floor: list[float] = []
 
+        floor_saves = max(20, images // 5)  # a span of seconds, not a blink that one busy moment on the machine skews
+
         def measure_floor(times: int) -> None:  # before and after the ingest, so that a busy machine weighs on both
             for _ in range(times):
                 begun = time.perf_counter()
@@ -420,7 +422,7 @@ def measure_batch_ingest(images: int, size: str = "512") -> dict:
                 library.finish(gid, status="ok")
                 floor.append(time.perf_counter() - begun)
 
-        measure_floor(20)
+        measure_floor(floor_saves)
         peak = [rss_mb()]
         running = threading.Event()
         running.set()
@@ -438,7 +440,7 @@ def measure_batch_ingest(images: int, size: str = "512") -> dict:
         elapsed = time.perf_counter() - started
         running.clear()
         sampler.join()
-        measure_floor(20)
+        measure_floor(floor_saves)
         library.close()
     finally:
         server.stdin.close()
