@@ -64,6 +64,8 @@ def test_panel_lists_earlier_batches_cancels_and_fetches(qtbot, qloop, emulator,
     assert row_of(panel, done.batch_id).text(1) == "Finished"
     assert "3 image(s) saved" in panel.message.text()
     assert len(library.history()) == 3
+    panel.hide()  # a hidden panel asks no server
+    assert not panel.timer.isActive()
     panel.shutdown()
 
 

@@ -560,3 +560,14 @@ def test_batches_from_an_earlier_session_are_announced_and_fetched_into_the_gall
         qtbot.waitUntil(lambda: not w.batches.indicator.isVisible(), timeout=10_000)
     finally:
         close_window(qtbot, w)
+
+
+def test_a_closed_window_leaves_no_timer_to_fire_after_its_event_loop(qtbot, qloop, services):
+    """The status bar's batch poll (every 30 s) and the Batches panel's refresh stop with the window: a timer of a
+    window no one deletes once fired into whatever ran next, with no event loop to run its task."""
+    window = open_window(qtbot, services)
+    qtbot.waitUntil(window.batches.timer.isActive, timeout=10_000)
+    panel = window.batches.open_panel()
+    assert panel.timer.isActive()
+    close_window(qtbot, window)
+    assert not window.batches.timer.isActive() and not panel.timer.isActive()

@@ -82,8 +82,15 @@ class BatchesPanel(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(refresh_ms)  # the service never asks Google more often than its minimum anyway
         self.timer.timeout.connect(self.refresh)
-        self.timer.start()
         self._update_buttons()
+
+    def showEvent(self, event) -> None:  # refreshed while shown: a closed panel asks no server
+        self.timer.start()
+        super().showEvent(event)
+
+    def hideEvent(self, event) -> None:
+        self.timer.stop()
+        super().hideEvent(event)
 
     # --- actions ------------------------------------------------------------------------------------------------
 

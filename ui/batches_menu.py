@@ -44,8 +44,12 @@ class BatchesControls(QObject):
         window.installEventFilter(self)
 
     def eventFilter(self, watched, event) -> bool:
-        if event.type() == QEvent.Type.Close and self.panel is not None:  # the panel is its own window
-            self.panel.close()
+        if event.type() == QEvent.Type.Close:  # the window closes: nothing of ours may run after its event loop
+            self.timer.stop()
+            self.tasks.cancel_all()
+            if self.panel is not None:  # the panel is its own window
+                self.panel.shutdown()
+                self.panel.close()
         return False
 
     def _service(self, library: Library):
