@@ -13,6 +13,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
 
 from services.app import Services
+from services.library import GalleryRow
 from tests.test_cli import atelier
 from tests.test_library import save
 from tests.test_organize import a_thread_with_a_branch, picture
@@ -38,7 +39,7 @@ def seeded_window(qtbot, services, seed):
 
 
 def shown(window) -> list:
-    return list(window.browser.gallery_model.rows)
+    return [GalleryRow._make(r) for r in window.browser.gallery_model.rows]
 
 
 def wait_reloaded(qtbot, window):

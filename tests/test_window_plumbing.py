@@ -241,26 +241,3 @@ def test_a_changed_tile_is_repainted_without_laying_out_every_row(qtbot, library
         model.loader.stop()
         asyncio.set_event_loop(None)
         loop.close()
-
-
-def test_a_gallery_listing_is_built_without_cycle_collections_and_frozen_out_of_them_after():
-    """A GalleryRow stays tracked by the cycle collector: full passes over 100,000 rows were the window's longest
-    stalls. Nested and overlapping builds (a search typed while the last one is read) keep it paused until the last."""
-    import gc
-
-    from ui.collector import collections_paused
-
-    assert gc.isenabled()
-
-    class Row(tuple):  # as GalleryRow: a tuple subclass, tracked
-        pass
-
-    frozen = gc.get_freeze_count()
-    with collections_paused():
-        assert not gc.isenabled()
-        with collections_paused():
-            rows = [Row((i, str(i))) for i in range(100)]
-        assert not gc.isenabled()  # the outer build still runs
-    assert gc.isenabled()
-    assert gc.get_freeze_count() >= frozen + len(rows)
-    gc.unfreeze()  # what this test froze goes back to the collector

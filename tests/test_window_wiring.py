@@ -7,6 +7,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication
 
+from services.library import GalleryRow
 from tests import test_window
 from tests.test_window import click_tile, close_window, open_window, press_on_gallery
 from ui.boards import IMAGE_SHA_MIME, shas_of
@@ -55,9 +56,14 @@ def test_import_files_copies_them_into_the_library(qtbot, qloop, services, tmp_p
         assert window.importing.panel.start(files, copy=True)
         qtbot.waitUntil(lambda: window.browser.gallery_model.rowCount() == 2, timeout=15_000)
         rows = window.browser.gallery_model.rows
-        assert all((window.library.root / r.path).is_file() for r in rows)
-        assert all((window.library.root / r.path).resolve().is_relative_to(window.library.root.resolve()) for r in rows)
-        assert all((window.library.root / r.path).resolve().parent != files[0].parent.resolve() for r in rows)
+        assert all((window.library.root / r[GalleryRow.PATH]).is_file() for r in rows)
+        assert all(
+            (window.library.root / r[GalleryRow.PATH]).resolve().is_relative_to(window.library.root.resolve())
+            for r in rows
+        )
+        assert all(
+            (window.library.root / r[GalleryRow.PATH]).resolve().parent != files[0].parent.resolve() for r in rows
+        )
     finally:
         close_window(qtbot, window)
 
@@ -66,7 +72,7 @@ def import_into(qtbot, window, folder: Path, count: int) -> list:
     assert window.importing.panel.start(write_images(folder, count), copy=True)
     qtbot.waitUntil(lambda: window.browser.gallery_model.rowCount() == count, timeout=15_000)
     qtbot.waitUntil(lambda: not window.importing.panel.running and not window.browser.tasks.pending(), timeout=10_000)
-    return list(window.browser.gallery_model.rows)
+    return [GalleryRow._make(r) for r in window.browser.gallery_model.rows]
 
 
 def test_pressing_3_on_a_selected_tile_gives_it_three_stars(qtbot, qloop, services, tmp_path):
@@ -84,7 +90,7 @@ def test_pressing_3_on_a_selected_tile_gives_it_three_stars(qtbot, qloop, servic
         assert rating(other) in (0, None)
         press_on_gallery(qtbot, window, Qt.Key.Key_X)  # reject: hidden from the gallery
         qtbot.waitUntil(lambda: window.browser.gallery_model.rowCount() == 2, timeout=10_000)
-        assert chosen not in {r.sha256 for r in window.browser.gallery_model.rows}
+        assert chosen not in {r[GalleryRow.SHA256] for r in window.browser.gallery_model.rows}
     finally:
         close_window(qtbot, window)
 
@@ -121,7 +127,7 @@ def test_tiles_dragged_onto_a_board_join_it_and_selecting_the_board_filters_the_
         qtbot.waitUntil(lambda: any(b["name"] == "Forest" and b["count"] == 2 for b in sidebar.boards), timeout=10_000)
         board_list.setCurrentRow(1)
         qtbot.waitUntil(lambda: model.rowCount() == 2 and not window.browser.tasks.pending(), timeout=10_000)
-        assert {r.sha256 for r in model.rows} == {rows[0].sha256, rows[2].sha256}
+        assert {r[GalleryRow.SHA256] for r in model.rows} == {rows[0].sha256, rows[2].sha256}
         board_list.setCurrentRow(0)  # All images
         qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=10_000)
     finally:
@@ -171,9 +177,9 @@ def test_duplicates_keep_one_trashes_the_other_and_undo_brings_it_back(qtbot, ql
         keep, other = view.groups[0][0]["image_id"], view.groups[0][1]["image_id"]
         view.keep_one(keep, [other])
         qtbot.waitUntil(lambda: model.rowCount() == 1 and window.undo_button.isVisible(), timeout=10_000)
-        assert model.rows[0].image_id == keep
+        assert model.rows[0][GalleryRow.IMAGE_ID] == keep
         qtbot.mouseClick(window.undo_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: model.rowCount() == 2, timeout=10_000)
-        assert {r.image_id for r in model.rows} == {keep, other}
+        assert {r[GalleryRow.IMAGE_ID] for r in model.rows} == {keep, other}
     finally:
         close_window(qtbot, window)

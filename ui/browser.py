@@ -253,7 +253,7 @@ class Browser(QWidget):
 
     def _row_at(self, i: int) -> tuple | None:
         model = self.gallery_model
-        return model.rows[i] if model is not None and 0 <= i < len(model.rows) else None
+        return named(model.rows[i]) if model is not None and 0 <= i < len(model.rows) else None
 
     def _current_changed(self, current, _previous) -> None:
         row = self._row_at(current.row()) if current.isValid() else None
@@ -263,7 +263,7 @@ class Browser(QWidget):
     def current_row(self) -> tuple | None:
         if self._current_key is None or self.gallery_model is None:
             return None
-        return self.gallery_model.row_for(self._current_key)
+        return named(self.gallery_model.row_for(self._current_key))
 
     def selected_rows(self) -> list[tuple]:
         if self.gallery_model is None:
@@ -356,3 +356,8 @@ class Browser(QWidget):
         self.tasks.cancel_all()
         if self.gallery_model is not None:
             await asyncio.to_thread(self.gallery_model.loader.stop)  # joins the workers, off the GUI thread
+
+
+def named(row: tuple | None) -> GalleryRow | None:
+    """The model keeps a listing's rows as plain tuples (see Library.gallery); what leaves the browser is named."""
+    return row if row is None or isinstance(row, GalleryRow) else GalleryRow._make(row)

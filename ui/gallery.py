@@ -22,7 +22,6 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from services.library import GalleryRow, HistoryQuery, Library
-from ui.collector import collections_paused
 from ui.common import day_of, tr
 from ui.gallery_delegate import DAY_ROLE, ROW_ROLE, GalleryDelegate, status_label
 from ui.thumbnails import ThumbnailLoader
@@ -199,8 +198,7 @@ class GalleryModel(QAbstractListModel):
         i = self.row_of(key)
         if i is None:
             return
-        row = self.rows[i]
-        self.rows[i] = row._replace(**changes)
+        self.rows[i] = tuple(GalleryRow._make(self.rows[i])._replace(**changes))  # plain, as the listing's rows
         index = self.index(i)
         self.dataChanged.emit(index, index)
 
@@ -289,10 +287,9 @@ async def load_gallery(model: GalleryModel, library: Library, query: HistoryQuer
     paints in tens of ms instead of waiting ~0.5 s for every row. Yields after each step; True when complete."""
 
     def listing(limit: int | None) -> GalleryListing:
-        with collections_paused():
-            turns = library.thread_turns() if query.threads_collapsed else {}
-            listing = GalleryListing.of(library.gallery(query, limit=limit), turns, days=not query.by_rating)
-            listing.ratings = library.ratings()
+        turns = library.thread_turns() if query.threads_collapsed else {}
+        listing = GalleryListing.of(library.gallery(query, limit, named=False), turns, days=not query.by_rating)
+        listing.ratings = library.ratings()
         return listing
 
     first = await asyncio.to_thread(listing, FIRST_ROWS)

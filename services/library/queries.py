@@ -126,7 +126,7 @@ STAR_PARTS = {
 
 
 def gallery(
-    conn: sqlite3.Connection, query: HistoryQuery, limit: int | None, part: str | None = None
+    conn: sqlite3.Connection, query: HistoryQuery, limit: int | None, part: str | None = None, named: bool = True
 ) -> list[GalleryRow]:
     if query.by_rating and part is None and organize.mirrored(conn):
         parts = (
@@ -134,7 +134,7 @@ def gallery(
         )
         rows: list[GalleryRow] = []
         for name in parts:
-            rows += gallery(conn, query, None if limit is None else limit - len(rows), name)
+            rows += gallery(conn, query, None if limit is None else limit - len(rows), name, named)
             if limit is not None and len(rows) >= limit:
                 break
         return rows
@@ -185,7 +185,8 @@ def gallery(
     if limit is not None:
         sql += " LIMIT ?"
         all_args.append(limit)
-    return list(map(_gallery_row, conn.execute(sql, all_args)))
+    rows = conn.execute(sql, all_args).fetchall()
+    return list(map(_gallery_row, rows)) if named else rows
 
 
 THREADS_SINCE_SCHEMA = 6  # parent_id and thread_id on generations

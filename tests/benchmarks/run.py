@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import os
 import random
@@ -252,6 +253,7 @@ def measure_gallery(library_root: Path, jumps: int, queries: int, scroll_positio
         model.loader.stop()
         model = GalleryModel(library)
         view.setModel(model)
+        gc.collect()  # the model just replaced (its signals make cycles) and its pixmaps: this measure's, not the app's
         view.set_edge(192)
         started = time.perf_counter()
         steps = load_gallery(model, library, query)
