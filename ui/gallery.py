@@ -289,7 +289,8 @@ async def load_gallery(model: GalleryModel, library: Library, query: HistoryQuer
     def listing(limit: int | None) -> GalleryListing:
         turns = library.thread_turns() if query.threads_collapsed else {}
         listing = GalleryListing.of(library.gallery(query, limit, named=False), turns, days=not query.by_rating)
-        listing.ratings = library.ratings()
+        shas = None if limit is None else [r[R.SHA256] for r in listing.rows if r[R.SHA256]]
+        listing.ratings = library.ratings(shas)  # all of them for a first screen took longer than its rows
         return listing
 
     first = await asyncio.to_thread(listing, FIRST_ROWS)

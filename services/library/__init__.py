@@ -479,9 +479,10 @@ class Library:
         with self.index.session() as conn:
             return organize.all_tags(conn)
 
-    def ratings(self) -> dict[str, int]:  # {sha256: 1..5, or -1 rejected} of the rated images
+    def ratings(self, shas: list[str] | None = None) -> dict[str, int]:
+        """{sha256: 1..5, or -1 rejected} of the rated images (of those among `shas` if given). Call from a worker."""
         with self.index.session() as conn:
-            return organize.all_ratings(conn)
+            return organize.all_ratings(conn, shas)
 
     def thread_turns(self) -> dict[str, int]:
         """{generation id: turns of its refine thread} for the generations in threads of two or more turns."""

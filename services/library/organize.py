@@ -275,9 +275,18 @@ def boards(conn: sqlite3.Connection) -> list[dict]:
     return [{"name": name, "count": count} for name, count in rows]
 
 
-def all_ratings(conn: sqlite3.Connection) -> dict[str, int]:
-    """{sha256: 1..5 stars, or -1 rejected} of every rated image."""
-    return dict(conn.execute("SELECT sha256, rating FROM ratings").fetchall()) if mirrored(conn) else {}
+def all_ratings(conn: sqlite3.Connection, shas: list[str] | None = None) -> dict[str, int]:
+    """{sha256: 1..5 stars, or -1 rejected} of every rated image, or of those among `shas`."""
+    if not mirrored(conn):
+        return {}
+    if shas is None:
+        return dict(conn.execute("SELECT sha256, rating FROM ratings").fetchall())
+    found: dict[str, int] = {}
+    for start in range(0, len(shas), 900):  # below SQLite's limit on a statement's parameters
+        chunk = shas[start : start + 900]
+        sql = f"SELECT sha256, rating FROM ratings WHERE sha256 IN ({','.join('?' * len(chunk))})"
+        found.update(conn.execute(sql, chunk).fetchall())
+    return found
 
 
 def all_tags(conn: sqlite3.Connection) -> list[tuple[str, int]]:
