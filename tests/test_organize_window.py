@@ -12,20 +12,14 @@ from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
 
-from services.app import Services
 from services.library import GalleryRow
+from tests import test_window
 from tests.test_cli import atelier
 from tests.test_library import save
 from tests.test_organize import a_thread_with_a_branch, picture
 from tests.test_window import close_window, open_window
 
-
-@pytest.fixture
-def services(isolated_home):
-    services = Services.create()
-    services.settings.set("endpoint", "demo")
-    yield services
-    services.shutdown()
+services = test_window.services  # the fixture: a demo-endpoint Services in an isolated home
 
 
 def seeded_window(qtbot, services, seed):

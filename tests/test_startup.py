@@ -6,10 +6,9 @@ import os
 import subprocess
 import sys
 
-import pytest
 from PySide6.QtCore import Qt
 
-from services.app import Services
+from tests import test_window
 from ui.main_window import MainWindow
 from ui.opening import GenerateStandIn
 
@@ -68,12 +67,7 @@ def test_the_first_paint_loads_none_of_what_it_does_not_show(tmp_path):
     assert qt_namespace == "False"  # Qt.* enums are made on first use: about 25 ms
 
 
-@pytest.fixture
-def services(isolated_home):
-    services = Services.create()
-    services.settings.set("endpoint", "demo")
-    yield services
-    services.shutdown()
+services = test_window.services  # the fixture: a demo-endpoint Services in an isolated home
 
 
 def test_the_parts_take_the_stand_ins_places_and_the_prompt_the_focus(qtbot, qloop, services):
