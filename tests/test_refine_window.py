@@ -8,11 +8,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from services import pricing
-from services.emulator import Emulator, Fault, google_error
+from services.emulator import Fault, google_error
 from services.library import GalleryRow as R
 from services.status import Status
-from tests import test_window
-from tests.test_window import close_window, generate, open_window, press_on_gallery
+from tests import test_window, test_window_live
+from tests.test_window import generate, press_on_gallery
 from ui.refine_widgets import COMPACT_WIDTH, RefineCost, ThreadStrip, Turn, refine_button_text
 
 MODEL = "gemini-3.1-flash-image"
@@ -181,17 +181,7 @@ def test_refining_an_imagen_image_says_a_new_conversation_starts(qtbot, window):
     assert window.library.generation(result.generation_id).as_json()["parent_generation_id"] == job.generation_id
 
 
-@pytest.fixture
-def priced(qtbot, qloop, services, monkeypatch):
-    """The window on a custom endpoint (the emulator), priced like a real one."""
-    monkeypatch.setenv("GEMINI_API_KEY", "test-key-not-shown")
-    with Emulator() as server:
-        services.settings.set("endpoint", "custom")
-        services.settings.set("custom_url", server.url)
-        w = open_window(qtbot, services)
-        assert w.studio.endpoint.base_url.startswith("http://127.0.0.1")
-        yield w, server
-        close_window(qtbot, w)
+priced = test_window_live.priced  # the window on the emulator, priced like a real endpoint
 
 
 def cost_of(text: str) -> tuple[float, int]:
