@@ -20,6 +20,10 @@ class AtelierError(Exception):
         return self.message
 
 
+class UnreadableFile(Exception):
+    """An image file that cannot be read or is not a whole image; `str()` is a sentence: why it was skipped."""
+
+
 class InputError(AtelierError):
     """The request cannot be sent as it is (bad prompt, count, ratio, reference file...). Nothing was sent."""
 

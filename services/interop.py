@@ -334,6 +334,11 @@ def _text(value) -> str | None:
 
 
 def _int(value) -> int | None:
+    if value.__class__ is str and len(value) <= 40:  # the usual case, an infotext's "20": int() strips itself
+        try:
+            return int(value)
+        except ValueError:
+            return None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from services.errors import LibraryError
+from services.import_reading import read_rows
 from services.library import HistoryQuery, import_rows
 from services.types import GenerationRequest
 from tests import foreign_files as ff
@@ -70,20 +71,17 @@ def test_a_cancelled_bulk_import_leaves_a_consistent_index(library, tmp_path):
     assert fts_consistent(library) and len(library.history(HistoryQuery(search="lantern"), limit=None)) == 100
 
 
-def test_a_failing_bulk_write_rolls_back_with_the_trigger(library, tmp_path, monkeypatch):
+def test_a_failing_bulk_write_rolls_back_with_the_trigger(library, tmp_path):
     trigger = library._conn().execute(TRIGGER_SQL).fetchone()[0]
     folder = a1111_folder(tmp_path / "sd", 40)
-
-    def broken(*_args):
-        raise LibraryError("the disk is full")
-
-    monkeypatch.setattr(import_rows, "_image_values", broken)  # fails after the trigger was dropped
-    with pytest.raises(LibraryError, match="disk is full"):
-        library.import_paths([folder], batch_size=40)
+    rows, failed = read_rows([(p, str(p), None, None) for p in sorted(folder.iterdir())])
+    generation, image = rows[-1]
+    rows[-1] = generation, (*image[:2], None, *image[3:])  # no width: the images insert fails after the drop
+    assert not failed and len(rows) == 40
+    with pytest.raises(LibraryError, match="NOT NULL"), library.index.transaction() as conn:
+        import_rows.index_new(conn, rows)
     assert library._conn().execute(TRIGGER_SQL).fetchone()[0] == trigger
     assert library.count_images() == 0 and fts_consistent(library)
-    monkeypatch.undo()
-    assert library.rescan_folders()["added"] == 40 and fts_consistent(library)
 
 
 def test_progress_is_called_a_few_times_not_per_file(library, tmp_path):
@@ -96,9 +94,9 @@ def test_progress_is_called_a_few_times_not_per_file(library, tmp_path):
 
 def test_outside_a_transaction_the_batch_goes_through_the_trigger(library, tmp_path):
     folder = a1111_folder(tmp_path / "sd", 25)
-    founds = [import_rows.read_found(p, str(p), None) for p in sorted(folder.iterdir())]
+    rows, _ = read_rows([(p, str(p), None, None) for p in sorted(folder.iterdir())])
     conn = library._conn()
     assert not conn.in_transaction
-    ids = import_rows.index_new(conn, founds)  # autocommit: dropping the trigger would be seen on its own
+    ids = import_rows.index_new(conn, rows)  # autocommit: dropping the trigger would be seen on its own
     assert len(ids) == 25 and conn.execute(TRIGGER_SQL).fetchone() is not None
     assert fts_consistent(library) and len(library.history(HistoryQuery(search="lantern"), limit=None)) == 25

@@ -1,5 +1,7 @@
 """The window's import in a child process (services/library/import_process.py): the same report and batches as an
-import in a thread, Cancel reaching the child, and a child that cannot open the library saying why."""
+import in a thread, Cancel reaching the child, and a child that cannot open the library saying why; and the reader
+processes both imports use for big folders (services/library/import_readers.py): rows in the items' order whichever
+reader read them, a dead reader said in a sentence, readers ending with the process that uses them."""
 
 import threading
 
@@ -7,7 +9,9 @@ import pytest
 
 from services.errors import LibraryError
 from services.library import HistoryQuery
+from services.library import importing
 from services.library.import_process import import_in_process
+from services.library.import_readers import Readers, spawn_readers
 from tests import foreign_files as ff
 from tests.test_import import tool_folder
 
@@ -44,3 +48,63 @@ def test_a_child_that_cannot_open_the_library_says_why(tmp_path):
     with pytest.raises(LibraryError) as raised:
         import_in_process(not_a_folder, [tmp_path])
     assert str(raised.value) == f"Cannot create the library folder {not_a_folder}: Not a directory."
+
+
+@pytest.mark.slow
+def test_rows_come_back_in_the_items_order_from_several_readers(tmp_path, monkeypatch):
+    from services.library import import_readers
+
+    monkeypatch.setattr(import_readers, "CHUNK", 3)  # 30 files: ten chunks over two readers
+    files = []
+    for i in range(30):
+        files.append(tmp_path / f"{i:02d}.png")
+        files[-1].write_bytes(b"not an image" if i == 7 else ff.a1111_png(prompt=f"lantern {i}"))
+    readers = Readers.spawn(2)
+    try:
+        chunks = list(readers.read([(str(f), str(f), None, None) for f in files]))
+        again = list(readers.read([(str(files[0]), "again", None, None)]))  # the readers serve a second call
+    finally:
+        readers.close()
+    keys = [image[1] for rows, _, _ in chunks for _, image in rows]
+    assert keys == [str(f) for i, f in enumerate(files) if i != 7]
+    failed = [failed for _, failed, _ in chunks if failed]
+    assert len(failed) == 1 and failed[0][0][0] == str(files[7]) and failed[0][0][1].startswith("It is not a whole")
+    assert [count for _, _, count in chunks] == [3] * 10 and again[0][0][0][1][1] == "again"
+
+
+@pytest.mark.slow
+def test_a_dead_reader_is_a_sentence_not_a_hang(tmp_path):
+    (tmp_path / "a.png").write_bytes(ff.a1111_png(prompt="lantern"))
+    processes, ends = spawn_readers(1)
+    processes[0].kill()
+    processes[0].join(10)
+    readers = Readers(ends)
+    with pytest.raises(LibraryError, match="A reader of the import stopped unexpectedly"):
+        list(readers.read([(str(tmp_path / "a.png"), "a", None, None)] * 5))
+    readers.close()
+
+
+@pytest.mark.slow
+def test_readers_end_when_their_importer_closes_the_pipe():
+    processes, ends = spawn_readers(2)
+    for end in ends:  # what the importing process's exit does to them, however it exits
+        end.close()
+    for process in processes:
+        process.join(10)
+    assert [p.exitcode for p in processes] == [0, 0]
+
+
+@pytest.mark.slow
+def test_a_big_folder_in_a_thread_is_read_by_reader_processes(library, tmp_path, monkeypatch):
+    folder = tool_folder(tmp_path / "sd")
+    for i in range(12):
+        (folder / f"extra{i:02d}.png").write_bytes(ff.a1111_png(prompt=f"lantern {i}"))
+    spawned = []
+    real_spawn = Readers.spawn.__func__
+    monkeypatch.setattr(importing, "READERS_FROM", 10)
+    monkeypatch.setattr(Readers, "spawn", classmethod(lambda cls, count=None: spawned.append(1) or real_spawn(cls, 2)))
+    report = library.import_paths([folder], batch_size=5)
+    assert spawned == [1] and report["added"] == 18
+    assert [f["path"] for f in report["failed"]] == [str(folder / "broken.png")]
+    assert len(library.history(HistoryQuery(search="lantern"), limit=None)) == 12
+    assert library.history(HistoryQuery(search="castle"))[0].source == "a1111"

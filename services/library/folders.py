@@ -106,11 +106,12 @@ class FolderList:
 
 
 def walk_images(
-    folder: Path, skip: tuple[Path, ...] = (), sidecars: set[str] | None = None
-) -> Iterator[tuple[str, int, float]]:
+    folder: Path, skip: tuple[Path, ...] = (), sidecars: set[str] | None = None, stat: bool = True
+) -> Iterator[tuple[str, int | None, float | None]]:
     """(absolute path, size, mtime) of every image file under the folder, hidden files and folders left out, and
     the folders in `skip` (the library's own) not entered. Unreadable folders are passed over (logged). Paths of
-    Atelier sidecars seen on the way go into `sidecars`, so that readers open only the sidecars that exist."""
+    Atelier sidecars seen on the way go into `sidecars`, so that readers open only the sidecars that exist.
+    stat=False: size and mtime are None (a stat per file is most of a walk's cost)."""
     skipped = {str(p) for p in skip}
     stack = [str(folder)]
     while stack:
@@ -126,9 +127,12 @@ def walk_images(
                                 stack.append(entry.path)
                         elif sidecars is not None and entry.name.endswith(SIDECAR_SUFFIX):
                             sidecars.add(entry.path[: -len(SIDECAR_SUFFIX)])
-                        elif os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES and entry.is_file():
-                            stat = entry.stat()
-                            yield entry.path, stat.st_size, stat.st_mtime
+                        elif entry.name[entry.name.rfind(".") :].lower() in IMAGE_SUFFIXES and entry.is_file():
+                            if stat:
+                                found = entry.stat()
+                                yield entry.path, found.st_size, found.st_mtime
+                            else:
+                                yield entry.path, None, None
                     except OSError:
                         continue
         except OSError as exc:

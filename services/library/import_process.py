@@ -5,7 +5,10 @@ import has a GIL of its own and the window only receives a few messages a second
 
 The child opens its own Library on the same folder (SQLite in WAL mode takes writers from several processes; each
 batch is one short transaction) and runs Library.import_paths; progress, batches and the report come back over a
-multiprocessing queue, Cancel goes over a multiprocessing event. The "spawn" start method everywhere: forking a
+multiprocessing queue, Cancel goes over a multiprocessing event. The files are read by reader processes
+(import_readers.py) started here at the same time as the child, so that they are ready when its walk is done; a
+daemonic child may not start processes itself, and it must be daemonic (an app quitting mid-import must not wait
+for it). The "spawn" start method everywhere: forking a
 process that runs Qt and other threads is not safe, and it is what Windows and macOS use anyway (main.py calls
 multiprocessing.freeze_support() for the PyInstaller bundle).
 """
@@ -19,17 +22,21 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from services.errors import LibraryError
+from services.library.import_readers import reader_count, spawn_readers
 
 POLL_SECONDS = 0.1
 
 
-def _child(root: str, paths: list[str], copy: bool, sizes: dict, messages, cancel) -> None:
+def _child(root: str, paths: list[str], copy: bool, sizes: dict, messages, cancel, reader_ends: list) -> None:
     from services.library import Library  # in the child: imported once it runs
+    from services.library.import_readers import Readers
 
+    readers = Readers(reader_ends)
     try:
-        library = Library(Path(root)).open()
+        library = Library(Path(root), prepare_qt=False).open()
     except Exception as exc:  # noqa: BLE001 - one sentence back to the window, which shows it
         messages.put(("failed", str(exc) or type(exc).__name__))
+        readers.close()
         return
     try:
         report = library.import_paths(
@@ -38,12 +45,14 @@ def _child(root: str, paths: list[str], copy: bool, sizes: dict, messages, cance
             progress=lambda done, total: messages.put(("progress", done, total)),
             cancel=cancel,  # a multiprocessing Event: is_set() like threading's
             on_batch=lambda ids: messages.put(("batch", ids)),
+            readers=readers,
             **sizes,
         )
         messages.put(("done", report))
     except Exception as exc:  # noqa: BLE001 - likewise
         messages.put(("failed", str(exc) or type(exc).__name__))
     finally:
+        readers.close()
         library.close()
 
 
@@ -63,13 +72,18 @@ def import_in_process(
     messages = context.Queue()
     child_cancel = context.Event()
     sizes = {} if batch_size is None else {"batch_size": batch_size}
+    readers, reader_ends = spawn_readers(reader_count())
     process = context.Process(
         target=_child,
-        args=(str(root), [str(p) for p in paths], copy, sizes, messages, child_cancel),
+        args=(str(root), [str(p) for p in paths], copy, sizes, messages, child_cancel, reader_ends),
         name="atelier-import",
         daemon=True,
     )
-    process.start()
+    try:
+        process.start()
+    finally:
+        for end in reader_ends:  # the child has them now: the readers end with it
+            end.close()
     try:
         while True:
             if cancel is not None and cancel.is_set():
@@ -92,6 +106,8 @@ def import_in_process(
     finally:
         child_cancel.set()
         process.join(10)
-        if process.is_alive():
-            process.terminate()
+        for child in (process, *readers):
+            child.join(0 if child is process else 2)
+            if child.is_alive():
+                child.terminate()
         messages.close()

@@ -19,21 +19,24 @@ id is "import-" and a hash of that path, so the rebuild gives the same ids.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import queue
 import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services import metadata
+from services.errors import UnreadableFile
+from services.import_reading import KEY, MTIME, SHA256, SIZE, Row, read_row, read_rows
 from services.library.files import IMAGE_SUFFIXES, write_atomically
 from services.library.folders import AddedFolder, walk_images
-from services.library.import_rows import Found, index_found, index_new, read_found
-from services.library.reading import UnreadableFile
+from services.library.import_readers import Readers
+from services.library.import_rows import index_new, index_row
 
 if TYPE_CHECKING:
     from services.library import Library
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 IMPORTED_PREFIX = "images/imported/"
 BATCH_SIZE = 2000  # files per transaction: commits and FTS flushes are per batch
 BATCH_SECONDS = 1.0  # a batch is committed after this long even when smaller, so the gallery sees images arrive
+READERS_FROM = 1000  # files: from this many, reader processes (import_readers.py) read them, if none were given
+LOCAL_CHUNK = 32  # files read at a time when this process reads them itself
 PROGRESS_HZ = 10  # progress(done, total) calls per second at most
 Progress = Callable[[int, int], None]
 Batch = Callable[[list[int]], None]
@@ -65,9 +70,11 @@ def add_paths(
     cancel: threading.Event | None = None,
     on_batch: Batch | None = None,
     batch_size: int = BATCH_SIZE,
+    readers: Readers | None = None,
 ) -> dict:
     """Adds folders in place (or copies them with copy=True) and copies single files in; the report:
-    {added, skipped, failed: [{path, reason}], folders, moved, changed, removed, cancelled}."""
+    {added, skipped, failed: [{path, reason}], folders, moved, changed, removed, cancelled}. `readers`: reader
+    processes to read the files with (made for a big folder when not given)."""
     report = new_report()
     cancel = cancel or threading.Event()
     for path in paths:
@@ -83,9 +90,9 @@ def add_paths(
                 continue
             folder = library.folders.add(path)
             report["folders"].append(folder.as_json())
-            sync_folder(library, folder, report, progress, cancel, on_batch, batch_size)
+            sync_folder(library, folder, report, progress, cancel, on_batch, batch_size, readers)
         else:
-            _copy_in(library, path, report, progress, cancel, on_batch, batch_size)
+            _copy_in(library, path, report, progress, cancel, on_batch, batch_size, readers)
     return report
 
 
@@ -101,6 +108,7 @@ def sync_folder(
     cancel: threading.Event | None = None,
     on_batch: Batch | None = None,
     batch_size: int = BATCH_SIZE,
+    readers: Readers | None = None,
 ) -> None:
     """Brings the index of one added folder up to date: new files read and indexed, changed ones (size or mtime)
     read again, moved ones (same content at a new path) keep their row, vanished ones forgotten. A folder that is
@@ -111,60 +119,68 @@ def sync_folder(
             {"path": folder.path, "reason": "The folder is not there; its images stay listed until it is back."}
         )
         return
-    sidecars: set[str] = set()
-    on_disk = {p: (size, mtime) for p, size, mtime in walk_images(root, (library.root,), sidecars)}
     known = {
         path: (image_id, size, mtime, sha)
         for image_id, path, size, mtime, sha in library.index.rows(
             "SELECT id, path, size_bytes, mtime, sha256 FROM images WHERE folder_id=?", (folder.id,)
         )
     }
+    sidecars: set[str] = set()
+    # A folder seen for the first time is not stat'ed file by file: the readers learn size and mtime anyway.
+    on_disk = {p: (size, mtime) for p, size, mtime in walk_images(root, (library.root,), sidecars, stat=bool(known))}
     todo = [p for p, stat in on_disk.items() if p not in known or known[p][1:3] != stat]
     report["skipped"] += len(on_disk) - len(todo)
     gone = {p: row for p, row in known.items() if p not in on_disk}
     gone_by_sha = {row[3]: p for p, row in gone.items()}
 
-    def write(conn: sqlite3.Connection, founds: list[Found]) -> list[int]:
+    def write(conn: sqlite3.Connection, rows: list[Row]) -> list[int]:
         ids, new = [], []
-        for found in founds:
-            if found.key in known:
+        for row in rows:
+            image = row[1]
+            if image[KEY] in known:
                 report["changed"] += 1
-                ids.append(index_found(conn, found))
-            elif found.sha256 in gone_by_sha:
-                old = gone.pop(gone_by_sha.pop(found.sha256))
+                ids.append(index_row(conn, row))
+            elif image[SHA256] in gone_by_sha:
+                old = gone.pop(gone_by_sha.pop(image[SHA256]))
                 conn.execute("UPDATE images SET path=?, mtime=?, size_bytes=? WHERE id=?",
-                             (found.key, found.mtime, found.size, old[0]))  # fmt: skip
+                             (image[KEY], image[MTIME], image[SIZE], old[0]))  # fmt: skip
                 report["moved"] += 1
                 ids.append(old[0])
             else:
-                new.append(found)
+                new.append(row)
         report["added"] += len(new)
         return ids + index_new(conn, new)
 
     items = [(p, p, folder.id, p if p in sidecars else None) for p in todo]
-    finished = _in_batches(library, items, write, report, progress, cancel, on_batch, batch_size)
+    finished = _in_batches(library, items, write, report, progress, cancel, on_batch, batch_size, readers)
     if finished and gone:
         _forget(library, [row[0] for row in gone.values()])
         report["removed"] += len(gone)
 
 
-def _in_batches(library, items, write, report, progress, cancel, on_batch, batch_size) -> bool:
-    """Reads (path, key, folder_id, sidecar) items and hands them to `write(conn, founds) -> image ids` in one
+def _in_batches(library, items, write, report, progress, cancel, on_batch, batch_size, readers=None) -> bool:
+    """Reads (path, key, folder_id, sidecar) items and hands them to `write(conn, rows) -> image ids` in one
     transaction per batch: `batch_size` files, or fewer when BATCH_SECONDS passed (slow files still show up soon).
     `progress` is called at most PROGRESS_HZ times a second. False when cancelled.
 
-    Reading and parsing run in a helper thread while this one writes the previous batch: SQLite releases the GIL
-    while it works, so the two overlap (the writes stay in this thread, on its own connection)."""
+    A helper thread gathers the rows while this one writes the previous batch (the writes stay in this thread, on
+    its own connection). The rows are read by reader processes when given, or when there are READERS_FROM files
+    or more and this process may start processes (a daemonic one may not: it is given its readers); otherwise the
+    helper thread reads them itself."""
     if not items:
         if progress:
             progress(0, 0)
         return True
+    own_readers = None
+    if readers is None and len(items) >= READERS_FROM and not multiprocessing.current_process().daemon:
+        readers = own_readers = Readers.spawn()
     batches: queue.Queue = queue.Queue(maxsize=2)  # at most two batches read ahead: memory stays bounded
     stop = threading.Event()  # this thread failed: the reader stops too
 
     def read_all() -> None:
         try:
-            _read_batches(items, batches, report, progress, cancel, stop, batch_size)
+            chunks = readers.read(items) if readers else _read_here(items)
+            _gather_batches(chunks, len(items), batches, report, progress, cancel, stop, batch_size)
         except BaseException as exc:  # noqa: BLE001 - handed over to the writing thread, which raises it
             _put(batches, exc, stop)
         _put(batches, None, stop)
@@ -185,6 +201,8 @@ def _in_batches(library, items, write, report, progress, cancel, on_batch, batch
     finally:
         stop.set()
         reader.join()
+        if own_readers is not None:
+            own_readers.close()
     unread = report.pop("_unread", 0)
     if cancel is not None and cancel.is_set() and unread:
         report["cancelled"] = True
@@ -201,41 +219,52 @@ def _put(batches: queue.Queue, item, stop: threading.Event) -> None:
             continue
 
 
-def _read_batches(items, batches, report, progress, cancel, stop, batch_size) -> None:
-    total, done = len(items), 0
+def _read_here(items: list[tuple]) -> Iterator[tuple[list[Row], list[tuple[str, str]], int]]:
+    for start in range(0, len(items), LOCAL_CHUNK):
+        chunk = items[start : start + LOCAL_CHUNK]
+        yield *read_rows(chunk), len(chunk)
+
+
+def _gather_batches(chunks, total, batches, report, progress, cancel, stop, batch_size) -> None:
+    """Cuts the rows of `chunks` ((rows, failed, count) in the items' order) into batches for the writer."""
+    done = 0
     if progress:
         progress(0, total)
-    found: list[Found] = []
+    rows: list[Row] = []
     clock = time.monotonic
     batch_started = next_progress = clock()
-    for path, key, folder_id, sidecar in items:
-        if stop.is_set() or (cancel is not None and cancel.is_set()):
-            break
-        try:
-            found.append(read_found(path, key, folder_id, sidecar))
-        except UnreadableFile as exc:
-            report["failed"].append({"path": str(path), "reason": str(exc)})
-        done += 1
-        now = clock()
-        if len(found) >= batch_size or now - batch_started >= BATCH_SECONDS:
-            _put(batches, found, stop)
-            found, batch_started = [], now
-        if progress and now >= next_progress:
-            progress(done, total)
-            next_progress = now + 1 / PROGRESS_HZ
-    if found:
-        _put(batches, found, stop)
+    try:
+        for chunk_rows, failed, count in chunks:
+            if stop.is_set() or (cancel is not None and cancel.is_set()):
+                break  # this chunk was read ahead: dropped, like the rest
+            report["failed"].extend({"path": path, "reason": reason} for path, reason in failed)
+            rows.extend(chunk_rows)
+            done += count
+            now = clock()
+            while len(rows) >= batch_size:
+                _put(batches, rows[:batch_size], stop)
+                rows, batch_started = rows[batch_size:], now
+            if rows and now - batch_started >= BATCH_SECONDS:
+                _put(batches, rows, stop)
+                rows, batch_started = [], now
+            if progress and now >= next_progress:
+                progress(done, total)
+                next_progress = now + 1 / PROGRESS_HZ
+    finally:
+        chunks.close()
+    if rows:
+        _put(batches, rows, stop)
     if progress:
         progress(done, total)
     report["_unread"] = report.get("_unread", 0) + total - done
 
 
-def rescan_all(library: Library, progress=None, cancel=None, on_batch=None) -> dict:
+def rescan_all(library: Library, progress=None, cancel=None, on_batch=None, readers=None) -> dict:
     report = new_report()
     if library.read_only_reason:
         return report
     for folder in library.folders.all():
-        sync_folder(library, folder, report, progress, cancel, on_batch)
+        sync_folder(library, folder, report, progress, cancel, on_batch, readers=readers)
         report["folders"].append(folder.as_json())
     return report
 
@@ -259,7 +288,7 @@ def _forget(library: Library, image_ids: list[int]) -> None:
             )
 
 
-def _copy_in(library, source: Path, report, progress, cancel, on_batch, batch_size) -> None:
+def _copy_in(library, source: Path, report, progress, cancel, on_batch, batch_size, readers) -> None:
     """Copies a file, or a folder's images (keeping their sub-folders), under images/imported/ and indexes them."""
     if source.is_dir():
         base = library.images_dir / "imported" / (source.name or "folder")
@@ -277,9 +306,9 @@ def _copy_in(library, source: Path, report, progress, cancel, on_batch, batch_si
         target = _free_name(target)
         items.append((src, target))
 
-    def write(conn: sqlite3.Connection, founds: list[Found]) -> list[int]:
-        report["added"] += len(founds)
-        return index_new(conn, founds)
+    def write(conn: sqlite3.Connection, rows: list[Row]) -> list[int]:
+        report["added"] += len(rows)
+        return index_new(conn, rows)
 
     copied = []
     for src, target in items:  # copying first, so that every indexed path exists
@@ -297,7 +326,7 @@ def _copy_in(library, source: Path, report, progress, cancel, on_batch, batch_si
             report["failed"].append({"path": str(src), "reason": f"It could not be copied ({exc.strerror or exc})."})
             continue
         copied.append((target, library.files.relative(target), None, target))
-    _in_batches(library, copied, write, report, progress, cancel, on_batch, batch_size)
+    _in_batches(library, copied, write, report, progress, cancel, on_batch, batch_size, readers)
 
 
 def _free_name(target: Path) -> Path:
@@ -330,11 +359,11 @@ def rebuild_file(
     conn: sqlite3.Connection, path: Path, key: str, folder_id: str | None, favourites: set[str], report: dict
 ) -> None:
     try:
-        found = read_found(path, key, folder_id, path)
+        row = read_row(path, key, folder_id, path)
     except UnreadableFile as exc:
         report["skipped"].append({"path": str(path), "reason": str(exc)})
         return
-    index_found(conn, found, favourite=key in favourites)
+    index_row(conn, row, favourite=key in favourites)
     report["images"] += 1
     report["imported"] = report.get("imported", 0) + 1
 

@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services import imaging, metadata
-
-
-class UnreadableFile(Exception):
-    """`str()` is a sentence: why the file was skipped."""
+from services.errors import UnreadableFile
 
 
 @dataclass(frozen=True)
