@@ -259,7 +259,9 @@ def run_window(services: Services, self_test: bool = False) -> int:
 
 
 async def run_self_test(window) -> int:
-    """Generates one image on the demo endpoint and checks it reaches the gallery and the history."""
+    """Generates one image on the demo endpoint and checks it reaches the gallery and the history; then adds a
+    folder holding a copy of it the way the window's import does (a child process and reader processes, which a
+    bundle must be able to start) and checks the copy is read as Atelier's."""
     import asyncio
 
     from services.catalog import DEFAULT_MODEL
@@ -291,13 +293,37 @@ async def run_self_test(window) -> int:
                 problems.append("the image is not in the history")
             elif not os.path.isfile(entries[0].images[0].path):
                 problems.append("the image file is missing")
+            else:
+                problems += await asyncio.to_thread(_self_test_import, window.library, entries[0].images[0].path)
     elapsed = time.monotonic() - started
     if problems:
         print(f"Atelier self-test FAILED in {elapsed:.1f} s: " + "; ".join(problems), flush=True)
         return 1
     print(
         f"Atelier self-test passed in {elapsed:.1f} s: generated 1 image on the demo endpoint, "
-        "found it in the gallery and the history.",
+        "found it in the gallery and the history, and imported a copy of it in a child process.",
         flush=True,
     )
     return 0
+
+
+def _self_test_import(library, image_path: str) -> list[str]:
+    import shutil
+    import tempfile
+
+    from services.errors import LibraryError
+    from services.library import HistoryQuery
+    from services.library.import_process import import_in_process
+
+    folder = tempfile.mkdtemp(prefix="atelier-self-test-folder-")
+    shutil.copyfile(image_path, os.path.join(folder, "copy.png"))
+    try:
+        report = import_in_process(library.root, [folder])
+    except LibraryError as exc:
+        return [f"the import failed: {exc}"]
+    imported = [
+        e.source for e in library.history(HistoryQuery(search="lighthouse"), limit=None) if e.status == "imported"
+    ]
+    if report["added"] != 1 or imported != ["atelier"]:
+        return [f"the import added {report['added']} image(s), read as {imported}"]
+    return []
