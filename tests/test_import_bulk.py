@@ -100,3 +100,19 @@ def test_outside_a_transaction_the_batch_goes_through_the_trigger(library, tmp_p
     ids = import_rows.index_new(conn, rows)  # autocommit: dropping the trigger would be seen on its own
     assert len(ids) == 25 and conn.execute(TRIGGER_SQL).fetchone() is not None
     assert fts_consistent(library) and len(library.history(HistoryQuery(search="lantern"), limit=None)) == 25
+
+
+def test_a_big_import_s_page_cache_and_checkpoints_are_put_back(library, tmp_path, monkeypatch):
+    from services.library import importing
+
+    def pragmas():
+        conn = library._conn()
+        return conn.execute("PRAGMA cache_size").fetchone()[0], conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+    seen = []
+    monkeypatch.setattr(importing, "READERS_FROM", 20)  # a "big" import here: reader processes and bulk writes
+    report = library.import_paths(
+        [a1111_folder(tmp_path / "sd", 25)], batch_size=10, on_batch=lambda _: seen.append(pragmas())
+    )
+    assert report["added"] == 25 and seen == [(-65536, 20000)] * 3
+    assert pragmas() == (-2000, 1000) and fts_consistent(library)

@@ -18,6 +18,7 @@ id is "import-" and a hash of that path, so the rebuild gives the same ids.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -188,16 +189,17 @@ def _in_batches(library, items, write, report, progress, cancel, on_batch, batch
     reader = threading.Thread(target=read_all, name="atelier-import-read", daemon=True)
     reader.start()
     try:
-        while (batch := batches.get()) is not None:
-            if isinstance(batch, BaseException):
-                raise batch
-            if cancel is not None and cancel.is_set():
-                report["_unread"] = 1  # read ahead but not written: the next rescan adds them
-                break
-            with library.index.transaction() as conn:
-                ids = write(conn, batch)
-            if on_batch:
-                on_batch(ids)
+        with library.index.bulk_writes() if len(items) >= READERS_FROM else contextlib.nullcontext():
+            while (batch := batches.get()) is not None:
+                if isinstance(batch, BaseException):
+                    raise batch
+                if cancel is not None and cancel.is_set():
+                    report["_unread"] = 1  # read ahead but not written: the next rescan adds them
+                    break
+                with library.index.transaction() as conn:
+                    ids = write(conn, batch)
+                if on_batch:
+                    on_batch(ids)
     finally:
         stop.set()
         reader.join()
