@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -61,13 +62,32 @@ def read_rows(items: list[tuple]) -> tuple[list[Row], list[tuple[str, str]]]:
     return rows, failed
 
 
-def serve(connection) -> None:
+def serve(connection, log_file: str | None = None) -> None:
     """A reader process: lists of items in, (rows, failed) out, in order, until None or the other end closes."""
+    log_to(log_file)
     try:
         while (items := connection.recv()) is not None:
             connection.send(read_rows(items))
     except (EOFError, OSError, KeyboardInterrupt):
         pass  # the importing process ended or was stopped: so does this one
+
+
+def parent_log_file() -> str | None:
+    """The file this process logs to (setup_logging's), for its import processes to log to as well."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and handler.baseFilename != os.path.abspath(os.devnull):
+            return handler.baseFilename
+    return None
+
+
+def log_to(log_file: str | None) -> None:
+    """In an import process: its warnings (a file whose metadata is damaged) go to the app's log file, appended
+    line by line beside the window's own lines, instead of a console a windowed app does not have."""
+    if log_file:
+        handler = logging.FileHandler(log_file, encoding="utf-8", delay=True)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(processName)s]: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        logging.getLogger().setLevel(logging.INFO)
 
 
 def with_favourite(row: Row) -> Row:

@@ -8,8 +8,7 @@ import threading
 import pytest
 
 from services.errors import LibraryError
-from services.library import HistoryQuery
-from services.library import importing
+from services.library import HistoryQuery, importing
 from services.library.import_process import import_in_process
 from services.library.import_readers import Readers, spawn_readers
 from tests import foreign_files as ff
@@ -108,3 +107,24 @@ def test_a_big_folder_in_a_thread_is_read_by_reader_processes(library, tmp_path,
     assert [f["path"] for f in report["failed"]] == [str(folder / "broken.png")]
     assert len(library.history(HistoryQuery(search="lantern"), limit=None)) == 12
     assert library.history(HistoryQuery(search="castle"))[0].source == "a1111"
+
+
+@pytest.mark.slow
+def test_the_import_processes_log_to_the_app_s_log_file_not_a_console(library, tmp_path):
+    import logging
+
+    folder = tmp_path / "sd"
+    folder.mkdir()
+    bad_crc = ff.chunk(b"tEXt", b"parameters\0a castle", crc=1)
+    (folder / "bad-crc.png").write_bytes(ff.png_with([bad_crc]))
+    log_file = tmp_path / "atelier.log"
+    handler = logging.FileHandler(log_file, encoding="utf-8")  # what setup_logging gives the window
+    logging.getLogger().addHandler(handler)
+    try:
+        report = import_in_process(library.root, [folder])
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    assert report["added"] == 1  # a whole image whose text is damaged is still an image
+    lines = [line for line in log_file.read_text(encoding="utf-8").splitlines() if "bad-crc.png" in line]
+    assert len(lines) == 1 and "wrong CRC" in lines[0] and "[atelier-import-reader]" in lines[0]

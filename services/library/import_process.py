@@ -22,15 +22,18 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from services.errors import LibraryError
+from services.import_reading import parent_log_file
 from services.library.import_readers import reader_count, spawn_readers
 
 POLL_SECONDS = 0.1
 
 
-def _child(root: str, paths: list[str], copy: bool, sizes: dict, messages, cancel, reader_ends: list) -> None:
+def _child(root: str, paths: list[str], copy: bool, sizes: dict, messages, cancel, reader_ends: list, log_file) -> None:
+    from services.import_reading import log_to
     from services.library import Library  # in the child: imported once it runs
     from services.library.import_readers import Readers
 
+    log_to(log_file)
     readers = Readers(reader_ends)
     try:
         library = Library(Path(root), prepare_qt=False).open()
@@ -72,10 +75,11 @@ def import_in_process(
     messages = context.Queue()
     child_cancel = context.Event()
     sizes = {} if batch_size is None else {"batch_size": batch_size}
-    readers, reader_ends = spawn_readers(reader_count())
+    log_file = parent_log_file()
+    readers, reader_ends = spawn_readers(reader_count(), log_file)
     process = context.Process(
         target=_child,
-        args=(str(root), [str(p) for p in paths], copy, sizes, messages, child_cancel, reader_ends),
+        args=(str(root), [str(p) for p in paths], copy, sizes, messages, child_cancel, reader_ends, log_file),
         name="atelier-import",
         daemon=True,
     )

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from services.errors import LibraryError
-from services.import_reading import Row, serve
+from services.import_reading import Row, parent_log_file, serve
 
 CHUNK = 128  # items per message: ~85 KB of rows back
 DEPTH = 2  # chunks sent ahead to each reader, so that none waits for the writer to ask
@@ -27,14 +27,14 @@ def reader_count() -> int:
     return max(1, min(MAX_READERS, os.cpu_count() or 1))
 
 
-def spawn_readers(count: int) -> tuple[list, list]:
+def spawn_readers(count: int, log_file: str | None = None) -> tuple[list, list]:
     """Starts `count` reader processes; (the processes, the pipe ends to talk to them). The ends can be handed to
     another process (import_process does: a daemonic process may not start processes of its own)."""
     context = multiprocessing.get_context("spawn")  # see import_process.py for why spawn
     processes, ends = [], []
     for _ in range(count):
         ours, theirs = context.Pipe()
-        process = context.Process(target=serve, args=(theirs,), name="atelier-import-reader", daemon=True)
+        process = context.Process(target=serve, args=(theirs, log_file), name="atelier-import-reader", daemon=True)
         process.start()
         theirs.close()  # the reader's end lives in the reader: its EOF is then the reader's end
         processes.append(process)
@@ -51,7 +51,7 @@ class Readers:
 
     @classmethod
     def spawn(cls, count: int | None = None) -> Readers:
-        processes, ends = spawn_readers(count or reader_count())
+        processes, ends = spawn_readers(count or reader_count(), parent_log_file())
         return cls(ends, processes)
 
     def read(self, items: list[tuple]) -> Iterator[tuple[list[Row], list[tuple[str, str]], int]]:
