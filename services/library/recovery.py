@@ -26,12 +26,20 @@ log = logging.getLogger(__name__)
 START_TIME_TOLERANCE = 1.0  # seconds: psutil derives the start time from boot time and clock ticks
 
 
+_this_process: tuple[int, float | None] = (0, None)
+
+
 def this_process() -> tuple[int, float | None]:
-    """(pid, start time) of the running process, as stored with each job it begins."""
-    try:
-        return os.getpid(), psutil.Process().create_time()
-    except (psutil.Error, OSError):
-        return os.getpid(), None
+    """(pid, start time) of the running process, as stored with each job it begins; asked of the system once per
+    process (a child has another pid, and asks again)."""
+    global _this_process
+    pid = os.getpid()
+    if _this_process[0] != pid:
+        try:
+            _this_process = pid, psutil.Process().create_time()
+        except (psutil.Error, OSError):
+            return pid, None
+    return _this_process
 
 
 def pid_alive(pid: int | None, started: float | None = None, job_created_at: float | None = None) -> bool:
