@@ -9,7 +9,10 @@ from collections.abc import Sequence
 
 # The settings the compare view lists, in this order; any other key in the records follows, by name.
 SETTING_ORDER = ("model", "aspect_ratio", "size", "seed", "count", "person_generation", "protocol")
-SKIPPED = {"prompt", "references"}
+SKIPPED = {"prompt", "references", "file"}
+# Another tool's own names for settings an imported image also has under Atelier's names (interop.ImageInfo).
+TOOL_NAMES = {"Steps": "steps", "Sampler": "sampler", "CFG scale": "cfg", "Seed": "seed", "Model": "model",
+              "Size": "width"}  # fmt: skip
 
 
 def words(text: str) -> list[str]:
@@ -43,7 +46,9 @@ def _shown(value) -> str:
 
 
 def settings_diff(records: Sequence[dict]) -> list[tuple[str, list[str], bool]]:
-    """[(setting, [its value in each record], differs)] for every setting any record has, the usual ones first."""
+    """[(setting, [its value in each record], differs)] for every setting any record has, the usual ones first.
+    An imported image's tool parameters are settings of their own, not one cell of JSON."""
+    records = [_with_tool_parameters(r) for r in records]
     keys = [k for k in SETTING_ORDER if any(k in r for r in records)]
     keys += sorted({k for r in records for k in r} - set(keys) - SKIPPED)
     rows = []
@@ -51,3 +56,14 @@ def settings_diff(records: Sequence[dict]) -> list[tuple[str, list[str], bool]]:
         values = [_shown(r.get(key)) for r in records]
         rows.append((key, values, len(set(values)) > 1))
     return rows
+
+
+def _with_tool_parameters(record: dict) -> dict:
+    parameters = record.get("parameters")
+    if not isinstance(parameters, dict):
+        return record
+    flat = {k: v for k, v in record.items() if k != "parameters"}
+    for key, value in parameters.items():
+        if TOOL_NAMES.get(key) not in flat and key not in flat:
+            flat[key] = value
+    return flat

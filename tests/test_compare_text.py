@@ -36,3 +36,13 @@ def test_settings_diff_lists_usual_settings_first_and_flags_differences():
     assert [r[0] for r in rows] == ["model", "aspect_ratio", "seed", "extra"]
     assert dict((r[0], r[2]) for r in rows) == {"model": False, "aspect_ratio": False, "seed": True, "extra": True}
     assert rows[3][1] == ['{"b": 1}', "—"]
+
+
+def test_an_imported_image_s_tool_parameters_are_settings_of_their_own():
+    a1111 = {"source": "a1111", "model": "sdxl", "seed": 1, "steps": 20, "cfg": 7.0, "file": "a.png",
+             "parameters": {"Steps": "20", "Sampler": "Euler a", "Seed": "1", "Hires upscale": "2", "Model": "sdxl"}}  # fmt: skip
+    other = {**a1111, "seed": 2, "parameters": {**a1111["parameters"], "Seed": "2", "Hires upscale": "1.5"}}
+    rows = {key: (values, differs) for key, values, differs in settings_diff([a1111, other])}
+    assert rows["Hires upscale"] == (["2", "1.5"], True) and rows["seed"] == (["1", "2"], True)
+    assert "parameters" not in rows and "Seed" not in rows and "Steps" not in rows and "file" not in rows
+    assert rows["Sampler"] == (["Euler a", "Euler a"], False)  # no Atelier name for it: the tool's own
