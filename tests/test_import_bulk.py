@@ -116,3 +116,21 @@ def test_a_big_import_s_page_cache_and_checkpoints_are_put_back(library, tmp_pat
     )
     assert report["added"] == 25 and seen == [(-65536, 20000)] * 3
     assert pragmas() == (-2000, 1000) and fts_consistent(library)
+
+
+def test_rebuilding_a_big_added_folder_reads_it_like_an_import(library, tmp_path, monkeypatch):
+    from services.library import importing
+
+    folder = a1111_folder(tmp_path / "sd", 30)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    library.import_paths([folder])
+    by_path = {e.images[0].path: e.images[0].image_id for e in library.history(limit=None)}
+    library.set_favourite([by_path[str(folder / "003.png")]], True)
+    library.trash([by_path[str(folder / "004.png")]])
+    monkeypatch.setattr(importing, "READERS_FROM", 20)  # reader processes and bulk writes in the rebuild too
+    report = library.rebuild()
+    assert report["images"] == 30 and [s["path"] for s in report["skipped"]] == [str(folder / "broken.png")]
+    entries = library.history(HistoryQuery(search="lantern"), limit=None)
+    assert len(entries) == 29 and fts_consistent(library)  # the trashed one stays hidden
+    favourites = library.history(HistoryQuery(favourites_only=True), limit=None)
+    assert [e.images[0].path for e in favourites] == [str(folder / "003.png")]

@@ -346,15 +346,29 @@ def rebuild_folders(
     conn: sqlite3.Connection, library: Library, favourites: set[str], hidden: set[str], report: dict
 ) -> None:
     """Indexes every added folder into the rebuild's index (inside its transaction); `hidden`: paths deleted from
-    the library (an added folder's deleted image stays on disk, hidden)."""
+    the library (an added folder's deleted image stays on disk, hidden). Read like an import (reader processes for
+    a big folder) and written in bulk."""
+    items = []
     for folder in library.folders.all():
         if not Path(folder.path).is_dir():
             report["skipped"].append({"path": folder.path, "reason": "The added folder is not there."})
             continue
-        for path, _, _ in walk_images(Path(folder.path), skip=(library.root,)):
-            rebuild_file(conn, Path(path), path, folder.id, favourites, report)
-            if path in hidden:
-                conn.execute("UPDATE images SET trashed=1 WHERE path=?", (path,))
+        sidecars: set[str] = set()
+        walked = walk_images(Path(folder.path), (library.root,), sidecars, stat=False)
+        items += [(path, path, folder.id, path if path in sidecars else None) for path, _, _ in walked]
+    readers = Readers.spawn() if len(items) >= READERS_FROM and not multiprocessing.current_process().daemon else None
+    try:
+        for rows, failed, _ in readers.read(items) if readers else _read_here(items):
+            report["skipped"] += [{"path": path, "reason": reason} for path, reason in failed]
+            index_new(conn, rows)
+            report["images"] += len(rows)
+            report["imported"] = report.get("imported", 0) + len(rows)
+    finally:
+        if readers:
+            readers.close()
+    marks = [(key,) for key in favourites]
+    conn.executemany("UPDATE images SET favourite=1 WHERE path=? AND folder_id IS NOT NULL", marks)
+    conn.executemany("UPDATE images SET trashed=1 WHERE path=? AND folder_id IS NOT NULL", [(p,) for p in hidden])
 
 
 def rebuild_file(
