@@ -228,6 +228,10 @@ def test_retry_of_a_failed_refine_sends_its_conversation_again(qtbot, window):
     model = window.browser.gallery_model
     qtbot.waitUntil(lambda: model.row_of(("g", failed.generation_id)) is not None, timeout=5000)
     window.browser.gallery.setCurrentIndex(model.index(model.row_of(("g", failed.generation_id))))
+    strip = window.refine.strip  # the failed turn shows its thread: the turn it refined, and itself without image
+    turns = lambda: [(c.turn.generation_id, c.turn.failed) for c in strip.cards]  # noqa: E731
+    qtbot.waitUntil(lambda: turns() == [(root.generation_id, False), (failed.generation_id, True)], timeout=5000)
+    assert strip.isVisible() and strip.cards[-1].turn.image_id is None
     before = len(window.studio.queue.jobs)
     window.actions.actions["retry"].trigger()
     qtbot.waitUntil(lambda: len(window.studio.queue.jobs) == before + 1, timeout=5000)

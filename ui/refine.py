@@ -186,15 +186,17 @@ class RefineControls(QObject):
 
     def show_thread(self, entry: HistoryEntry | None) -> asyncio.Task | None:
         row = self.details.row if self.details is not None else None
-        if entry is None or row is None or row[R.IMAGE_ID] is None or self.library is None:
+        if entry is None or row is None or self.library is None:
             self.tasks.run("thread", asyncio.sleep(0))  # cancels a thread still loading for the previous image
             self.strip.clear_turns()
             return None
+        # A failed refine (no image) shows its thread too: the turns that led to it, to branch from one.
         return self.tasks.run("thread", self._load_thread(entry.generation_id, row[R.IMAGE_ID]))
 
-    async def _load_thread(self, generation_id: str, image_id: int) -> None:
+    async def _load_thread(self, generation_id: str, image_id: int | None) -> None:
         turns, later = await asyncio.to_thread(_thread_turns, self.library, generation_id, image_id)
-        if self.details is None or self.details.row is None or self.details.row[R.IMAGE_ID] != image_id:
+        row = self.details.row if self.details is not None else None
+        if row is None or (row[R.GENERATION_ID], row[R.IMAGE_ID]) != (generation_id, image_id):
             return
         if len(turns) < 2 and not later:
             self.strip.clear_turns()
@@ -221,7 +223,7 @@ class RefineControls(QObject):
             self.details.show_row(rows[0])
 
 
-def _thread_turns(library: Library, generation_id: str, image_id: int) -> tuple[list[Turn], int]:
+def _thread_turns(library: Library, generation_id: str, image_id: int | None) -> tuple[list[Turn], int]:
     """The turns from the root to `generation_id`, with their thumbnails, and how many refines were made from it.
     Blocking (SQL and decoding): a worker."""
     path = library.thread(generation_id)
