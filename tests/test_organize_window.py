@@ -243,3 +243,25 @@ def test_the_boards_sidebar_keeps_its_width_in_a_new_window(qtbot, qloop, servic
         qtbot.waitUntil(lambda: area.sizes()[0] == 260, timeout=5000)
     finally:
         close_window(qtbot, again)
+
+
+@pytest.mark.slow
+def test_the_gallery_s_order_and_collapsed_threads_come_back_but_not_its_narrowing(qtbot, qloop, services):
+    window, ids = seeded_window(qtbot, services, three_pictures)
+    try:
+        filters = window.browser.organize_filters
+        filters.sort.setCurrentIndex(filters.sort.findData("oldest"))
+        filters.threads.setChecked(True)
+        filters.rating.setCurrentIndex(filters.rating.findData(3))
+        wait_reloaded(qtbot, window)
+    finally:
+        close_window(qtbot, window)
+    again = open_window(qtbot, services)
+    try:
+        filters = again.browser.organize_filters
+        assert filters.sort.currentData() == "oldest" and filters.threads.isChecked()
+        assert filters.rating.currentData() is None  # a narrowed gallery would greet the artist with images missing
+        oldest_first = [saved.image_id for saved in ids]
+        qtbot.waitUntil(lambda: [r.image_id for r in shown(again)] == oldest_first, timeout=10_000)
+    finally:
+        close_window(qtbot, again)

@@ -70,6 +70,23 @@ class OrganizeFilters(QWidget):
     def newest_first(self) -> bool:
         return self.sort.currentData() == "newest"
 
+    def view_state(self) -> dict:
+        return {"order": self.sort.currentData(), "collapse_threads": self.threads.isChecked()}
+
+    def restore_view(self, state) -> None:
+        """A view_state() of an earlier session, set without reloading (unknown or damaged values are ignored)."""
+        if not isinstance(state, dict):
+            return
+        self.blockSignals(True)
+        try:
+            order = self.sort.findData(state.get("order"))
+            if order >= 0:
+                self.sort.setCurrentIndex(order)
+            if isinstance(state.get("collapse_threads"), bool):
+                self.threads.setChecked(state["collapse_threads"])
+        finally:
+            self.blockSignals(False)
+
     def set_tags(self, tags: list[str]) -> None:
         if tags != self.known_tags.stringList():
             self.known_tags.setStringList(tags)

@@ -51,6 +51,9 @@ class OrganizeControls(QObject):
         self.area = QSplitter(Qt.Orientation.Horizontal, window)  # the window lays this out where the gallery goes
         self.area.addWidget(browser)
         self.area.setChildrenCollapsible(False)
+        settings = getattr(window, "settings", None)
+        saved = (settings.get("window", {}) if settings is not None else {}) or {}
+        browser.organize_filters.restore_view(saved.get("gallery_view"))  # before the library's first listing
         studio.libraryOpened.connect(self._library_opened)
 
     def selected_shas(self) -> list[str]:
@@ -80,8 +83,13 @@ class OrganizeControls(QObject):
         self.boards.refresh()
 
     def saved_state(self) -> dict:
-        """What the window keeps in its settings "window" for the next session: the boards sidebar's width."""
-        return {"boards_splitter": base64.b64encode(bytes(self.area.saveState().data())).decode()}
+        """What the window keeps in its settings "window" for the next session: the boards sidebar's width and how
+        the gallery is viewed (its order, threads collapsed); not what narrows it (rating, tag), which would greet
+        the next session with images missing."""
+        return {
+            "boards_splitter": base64.b64encode(bytes(self.area.saveState().data())).decode(),
+            "gallery_view": self.browser.organize_filters.view_state(),
+        }
 
     # --- tags: the details pane's editor, for every selected image -----------------------------------------------
 
