@@ -17,7 +17,7 @@ from tests import test_window
 from tests.test_cli import atelier
 from tests.test_library import save
 from tests.test_organize import a_thread_with_a_branch, picture
-from tests.test_window import close_window, open_window
+from tests.test_window import close_window, open_window, press_on_gallery
 
 services = test_window.services  # the fixture: a demo-endpoint Services in an isolated home
 
@@ -212,6 +212,18 @@ def test_boards_renamed_and_deleted_from_the_sidebar_survive_a_rebuild(qtbot, ql
         assert window.library.boards() == [{"name": "Deep woods", "count": 2}]
         assert sea.sha256 in {r.sha256 for r in shown(window)}  # the board went, its image stays
         assert sidebar.list.count() == 2
+        assert "Ctrl+Z brings it back" in window.statusBar().currentMessage()
+        window.activateWindow()  # back from the question box: Ctrl+Z is the window's shortcut
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+        with qtbot.waitSignal(sidebar.changed, timeout=5000):
+            press_on_gallery(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # Undo
+        assert window.library.boards() == [{"name": "Deep woods", "count": 2}, {"name": "Sea", "count": 1}]
+        assert sidebar.list.count() == 3
+        assert open_board_menu(sidebar, "Sea", "Delete board…") == ["Delete board…"]  # and once more, to keep
+        qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), QMessageBox), timeout=5000)
+        box = QApplication.activeModalWidget()
+        with qtbot.waitSignal(sidebar.changed, timeout=5000):
+            qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Delete board"), Qt.MouseButton.LeftButton)
     finally:
         close_window(qtbot, window)
     library = services.open_library()

@@ -119,6 +119,7 @@ class BoardList(QListWidget):
 class BoardsSidebar(QWidget):
     boardSelected = Signal(object)  # noqa: N815 - a Qt signal: the board's name, or None for all images
     changed = Signal()
+    deleted = Signal(str, object)  # a board deleted from here, and the sha256 of the images it held (for an Undo)
     failed = Signal(str)
 
     def __init__(self, library, tasks: TaskSlots | None = None, parent=None):
@@ -197,11 +198,17 @@ class BoardsSidebar(QWidget):
         return self._change(self.library.board_rename, old, new, select=new if self.current_board() == old else None)
 
     def delete(self, name: str) -> asyncio.Task:
-        return self._change(self.library.board_delete, name)
+        return self._change(self.library.board_delete, name, done=lambda held: self.deleted.emit(name, held))
 
-    def _change(self, change, *args, select: str | None = None) -> asyncio.Task:
+    def bring_back(self, name: str, shas: list[str]) -> asyncio.Task:
+        """A deleted board again, with the images it held (the Undo of a delete)."""
+        return self._change(self.library.board_add, name, shas)
+
+    def _change(self, change, *args, select: str | None = None, done=None) -> asyncio.Task:
         async def run():
-            await asyncio.to_thread(change, *args)
+            result = await asyncio.to_thread(change, *args)
+            if done is not None:
+                done(result)
             boards = await asyncio.to_thread(self.library.boards)
             previous = self.current_board()
             self.show_boards(boards, keep=select)

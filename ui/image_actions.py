@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
@@ -36,9 +37,9 @@ class ImageActions(QObject):
         self.panel = panel
         self.window = window
         self.tasks = TaskSlots(self.error.emit)
-        # What each delete can undo: the library's keys for the deleted files (they survive a rebuild, ids do not),
-        # and the query version the rows were shown in.
-        self.undo_stack: list[tuple[list[str], int]] = []
+        # What Undo can take back, newest last: each step makes the coroutine that undoes one delete (of images: by
+        # the library's keys for their files, which survive a rebuild where ids do not; or of a board).
+        self.undo_stack: list[Callable[[], Awaitable[None]]] = []
 
         def action(text: str, slot, shortcut=None) -> QAction:
             made = QAction(tr(text), window)
@@ -199,8 +200,7 @@ class ImageActions(QObject):
                 self.browser.reload()  # show what the index holds
                 raise
             if images:
-                self.undo_stack.append((keys, version))
-                self._undo_changed()
+                self.add_undo_step(lambda: self._restore(keys, version))
                 self.message.emit(
                     tr("Deleted {0} image(s). They go to the system trash when Atelier closes.").format(len(images)),
                     8000,
@@ -211,21 +211,25 @@ class ImageActions(QObject):
     def add_undo(self, keys: list[str]) -> None:
         """Images another part sent to the trash (restore() keys): Undo brings them back like a Delete."""
         if keys:
-            self.undo_stack.append((list(keys), self.browser.query_version))
-            self._undo_changed()
+            keys, version = list(keys), self.browser.query_version
+            self.add_undo_step(lambda: self._restore(keys, version))
+
+    def add_undo_step(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Another part's delete (a board): Undo (Ctrl+Z, the status bar's button) runs `step()` when it is the last."""
+        self.undo_stack.append(step)
+        self._undo_changed()
 
     def undo_delete(self) -> None:
         if not self.undo_stack:
             return
-        keys, version = self.undo_stack.pop()
+        step = self.undo_stack.pop()
         self._undo_changed()
+        self.tasks.run(None, step())
 
-        async def restore():
-            rows = await asyncio.to_thread(self.library.restore, keys)
-            self.browser.restore(rows, version)
-            self.message.emit(tr("Restored {0} image(s).").format(len(rows)), 4000)
-
-        self.tasks.run(None, restore())
+    async def _restore(self, keys: list[str], version: int) -> None:
+        rows = await asyncio.to_thread(self.library.restore, keys)
+        self.browser.restore(rows, version)
+        self.message.emit(tr("Restored {0} image(s).").format(len(rows)), 4000)
 
     def _undo_changed(self) -> None:
         self.undo.setEnabled(bool(self.undo_stack))

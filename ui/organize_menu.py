@@ -69,6 +69,7 @@ class OrganizeControls(QObject):
         self.boards.setMinimumWidth(150)
         self.boards.boardSelected.connect(self._board_selected)
         self.boards.changed.connect(lambda: self.browser.board is not None and self.browser.reload())
+        self.boards.deleted.connect(self._board_deleted)
         self.area.insertWidget(0, self.boards)
         self.area.setStretchFactor(0, 0)  # a wider window widens the gallery; the sidebar keeps the width given it
         self.area.setStretchFactor(1, 1)
@@ -81,6 +82,13 @@ class OrganizeControls(QObject):
         if not restored:
             self.area.setSizes([190, max(400, self.area.width() - 190)])
         self.boards.refresh()
+
+    def _board_deleted(self, name: str, held: list[str]) -> None:
+        async def bring_back():
+            await self.boards.bring_back(name, held)
+
+        self.image_actions.add_undo_step(bring_back)
+        self.window.statusBar().showMessage(tr("Deleted the board “{0}”. Ctrl+Z brings it back.").format(name), 8000)
 
     def saved_state(self) -> dict:
         """What the window keeps in its settings "window" for the next session: the boards sidebar's width and how

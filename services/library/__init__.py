@@ -455,14 +455,17 @@ class Library:
         organize.record(self, organize.operation("board_rename", [], board=old, to=new))
         return new
 
-    def board_delete(self, board: str) -> None:
-        """Forgets the board; its images stay in the library (and on their other boards)."""
+    def board_delete(self, board: str) -> list[str]:
+        """Forgets the board; its images stay in the library (and on their other boards). The sha256 of the images
+        it held, to bring it back with board_add (an Undo)."""
         name = organize.clean_board(board)
         organize.catch_up(self)
         with self.index.session() as conn:
             if name not in organize.board_names(conn):
                 raise InputError(f"There is no board named {name}.")
+            held = [r[0] for r in conn.execute("SELECT sha256 FROM board_images WHERE board=?", (name,))]
         organize.record(self, organize.operation("board_delete", [], board=name))
+        return held
 
     def tag(self, shas: Sequence[str], tags: Sequence[str], remove: bool = False) -> None:
         op = "tag_remove" if remove else "tag_add"
