@@ -288,9 +288,9 @@ async def load_gallery(model: GalleryModel, library: Library, query: HistoryQuer
 
     def listing(limit: int | None) -> GalleryListing:
         turns = library.thread_turns() if query.threads_collapsed else {}
-        listing = GalleryListing.of(library.gallery(query, limit, named=False), turns, days=not query.by_rating)
-        shas = None if limit is None else [r[R.SHA256] for r in listing.rows if r[R.SHA256]]
-        listing.ratings = library.ratings(shas)  # all of them for a first screen took longer than its rows
+        rows, ratings = library.gallery_with_ratings(query, limit)
+        listing = GalleryListing.of(rows, turns, days=not query.by_rating)
+        listing.ratings = ratings
         return listing
 
     first = await asyncio.to_thread(listing, FIRST_ROWS)
