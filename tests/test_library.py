@@ -258,9 +258,9 @@ def test_newer_schema_is_refused_and_older_is_backed_up(tmp_path):
 
 @pytest.mark.parametrize("few", [0, 3, 10_000])
 def test_a_search_lists_the_same_rows_whether_it_walks_or_reads_its_few_matches(library, monkeypatch, few):
-    """A search matching at most FEW_MATCHES prompts reads them by their seq and sorts them; a broader one walks
-    the generations newest first. Both give the walk's rows, in the gallery's order, at every LIMIT, with failed
-    attempts, several images to a generation, out-of-order times, trashed and rejected images."""
+    """A search matching few prompts (FEW_MATCHES, twice a first screen) reads them by seq and sorts them; a broader
+    one walks the generations newest first. Both give the walk's rows, in the gallery's order, at every LIMIT, with
+    failed attempts, several images to a generation, out-of-order times, trashed and rejected images."""
     from services.library import queries
 
     now = time.time()
@@ -278,6 +278,7 @@ def test_a_search_lists_the_same_rows_whether_it_walks_or_reads_its_few_matches(
     library.rate([rows[2].sha256, rows[5].sha256], 4)
     library.trash([rows[3].image_id])
     searches = ["fox", "fox la", "lake crane", "fox lake crane lantern", "lan", "nothing", "zebra", "!!"]
+    monkeypatch.setattr(queries, "FEW_MATCHES", 0)  # every search walks
     walked = {(s, limit): library.gallery(HistoryQuery(search=s), limit) for s in searches for limit in (2, 5, None)}
     monkeypatch.setattr(queries, "FEW_MATCHES", few)
     for (search, limit), expected in walked.items():

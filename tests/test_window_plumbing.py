@@ -269,3 +269,20 @@ def test_a_replaced_gallery_model_is_freed_without_the_cycle_collector(qapp, lib
         gc.enable()
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def test_the_first_rows_shown_cover_three_screens_of_the_smallest_tiles(qtbot):
+    """A search shows FIRST_ROWS rows before the rest is read, or three screens of the view when they hold more."""
+    from ui.gallery import FIRST_ROWS, GalleryView
+
+    view = GalleryView()
+    qtbot.addWidget(view)
+    view.resize(900, 760)
+    view.show()
+    view.set_edge(192)
+    assert view.first_rows() == FIRST_ROWS
+    view.resize(3000, 2000)  # a 4K display's gallery at the smallest tiles
+    view.set_edge(96)
+    qtbot.waitUntil(lambda: view.viewport().width() > 2500, timeout=5000)
+    columns = view.viewport().width() // 108
+    assert view.first_rows() == 3 * columns * (view.viewport().height() // 108 + 1) > FIRST_ROWS

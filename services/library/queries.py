@@ -136,15 +136,17 @@ STAR_PARTS = {
 }
 
 
-def few_matches(conn: sqlite3.Connection, query: HistoryQuery) -> list[int] | None:
-    """The seqs of the generations a search matches when they are at most FEW_MATCHES, else None. FTS5 streams
-    its matches: finding that a broad search has more stops early (1.4 ms for "fox*" at 100,000 prompts)."""
+def few_matches(conn: sqlite3.Connection, query: HistoryQuery, limit: int | None) -> list[int] | None:
+    """The seqs of the generations a search matches when they are few, else None: at most FEW_MATCHES, and for a
+    first screen at most twice its rows (a walk for 600 rows among 2,200 matches took 30 ms, reading them all 49).
+    FTS5 streams its matches: finding that a broad search has more stops early (1.4 ms for "fox*" at 100,000)."""
     fts = fts_query(query.search) if query.search else None
     if not fts:
         return None
+    few = FEW_MATCHES if limit is None else min(FEW_MATCHES, 2 * limit)
     sql = "SELECT rowid FROM generations_fts WHERE generations_fts MATCH ? LIMIT ?"
-    seqs = [seq for (seq,) in conn.execute(sql, (fts, FEW_MATCHES + 1))]
-    return seqs if len(seqs) <= FEW_MATCHES else None
+    seqs = [seq for (seq,) in conn.execute(sql, (fts, few + 1))]
+    return seqs if len(seqs) <= few else None
 
 
 def dense(conn: sqlite3.Connection, limit: int | None, rated: str, args: list) -> bool:
@@ -205,7 +207,7 @@ def gallery(
     walks = walk_rated or (
         not rated and not query.favourites_only and not organize.narrows(query) and part != "rejected"
     )
-    matches = few_matches(conn, query) if walks and not walk_rated else None
+    matches = few_matches(conn, query, limit) if walks and not walk_rated else None
     if matches == []:
         return []
     where, args = filters(query, matches=matches)
