@@ -144,7 +144,7 @@ def headers(model) -> list[int]:
 
 
 def expected_headers(rows) -> list[int]:
-    from ui.gallery import compute_day_starts
+    from ui.gallery_listing import compute_day_starts
 
     return sorted(compute_day_starts(rows))
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
@@ -24,6 +22,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView
 from services.library import GalleryRow, HistoryQuery, Library
 from ui.common import day_of, tr
 from ui.gallery_delegate import DAY_ROLE, ROW_ROLE, GalleryDelegate, status_label
+from ui.gallery_listing import GalleryListing, date_of, key_of, order_of
 from ui.thumbnails import ThumbnailLoader
 
 R = GalleryRow
@@ -33,10 +32,6 @@ VISIBLE_INSET = QPoint(8, 8)  # inside the cell margins, so indexAt() finds the 
 def make_row(**fields) -> tuple:
     """A gallery row from named fields, in the library's column order (no one writes the order by hand)."""
     return GalleryRow(**fields)
-
-
-def _date(row: tuple):
-    return datetime.fromtimestamp(row[R.CREATED_AT]).date()
 
 
 class GalleryModel(QAbstractListModel):
@@ -120,7 +115,7 @@ class GalleryModel(QAbstractListModel):
     def _mark_day(self, i: int) -> None:
         """Whether row i starts a day, from the row above it only."""
         position = len(self.rows) - 1 - i
-        if i == 0 or _date(self.rows[i]) != _date(self.rows[i - 1]):
+        if i == 0 or date_of(self.rows[i]) != date_of(self.rows[i - 1]):
             self._day_pos.add(position)
         else:
             self._day_pos.discard(position)
@@ -167,7 +162,7 @@ class GalleryModel(QAbstractListModel):
 
     def insert_rows(self, rows: list[tuple]) -> None:
         """Puts rows back where the order (newest first) says, e.g. deleted images an undo restores."""
-        for row in sorted(rows, key=_order):
+        for row in sorted(rows, key=order_of):
             if key_of(row) in self._key_pos:
                 continue
             i = self._insertion_point(row)
@@ -184,11 +179,11 @@ class GalleryModel(QAbstractListModel):
         self.countChanged.emit(len(self.rows))
 
     def _insertion_point(self, row: tuple) -> int:
-        target = _order(row)
+        target = order_of(row)
         low, high = 0, len(self.rows)
         while low < high:
             middle = (low + high) // 2
-            if _order(self.rows[middle]) < target:
+            if order_of(self.rows[middle]) < target:
                 low = middle + 1
             else:
                 high = middle
@@ -306,47 +301,6 @@ async def load_gallery(
         everything = await asyncio.to_thread(listing, None)
         model.extend(everything)
         yield True
-
-
-def key_of(row: tuple):
-    return row[R.IMAGE_ID] if row[R.IMAGE_ID] is not None else ("g", row[R.GENERATION_ID])
-
-
-def _order(row: tuple) -> tuple:
-    """The gallery's order as a sort key: newest first, then the higher image id (the library's ORDER BY)."""
-    return (-row[R.CREATED_AT], -(row[R.IMAGE_ID] if row[R.IMAGE_ID] is not None else -1))
-
-
-@dataclass
-class GalleryListing:
-    """A query's rows with their indexes (positions from the end), built in a worker thread (100,000 rows take
-    tens of ms)."""
-
-    rows: list[tuple]
-    day_pos: set[int]
-    key_pos: dict
-    sha_pos: dict
-    turns: dict  # generation id -> turns of its refine thread, for the tiles' badges (threads collapsed)
-    ratings: dict = field(default_factory=dict)  # sha256 -> stars, -1 rejected
-
-    @classmethod
-    def of(cls, rows: list[tuple], turns: dict | None = None, days: bool = True) -> GalleryListing:
-        last = len(rows) - 1
-        key_pos = {key_of(r): last - i for i, r in enumerate(rows)}
-        sha_pos = {r[R.SHA256]: last - i for i, r in enumerate(rows) if r[R.SHA256]}
-        day_pos = {last - i for i in compute_day_starts(rows)} if days else set()  # no day chips in star order
-        return cls(rows, day_pos, key_pos, sha_pos, turns or {})
-
-
-def compute_day_starts(rows: list[tuple]) -> set[int]:
-    starts = set()
-    previous = None
-    for i, row in enumerate(rows):
-        day = _date(row)
-        if day != previous:
-            starts.add(i)
-            previous = day
-    return starts
 
 
 class GalleryView(QListView):
