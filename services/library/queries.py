@@ -26,9 +26,9 @@ IMAGE_COLUMNS = (
 )
 ATTEMPT_COLUMNS = "NULL, g.id, g.created_at, g.status, NULL, NULL, 0, 0, 0, g.model, g.reason, NULL"
 RATING_COLUMN = "(SELECT r.rating FROM ratings r WHERE r.sha256 = i.sha256)"  # gallery(with_rating=True)'s 13th
-# A search matching at most this many prompts reads them by their seq and sorts them; a broader one walks the
-# generations newest first until the LIMIT. Walking to the end for a three-word search (about 1,200 matches at
-# 100,000 images) took 37 ms; reading the matches 15 ms.
+# A search matching at most this many prompts (and, for a first screen, at most twice its rows: see few_matches)
+# reads them by their seq and sorts them; a broader one walks the generations newest first until the LIMIT.
+# Walking to the end for a three-word search (about 1,200 matches at 100,000 images) took 37 ms; reading them 15.
 FEW_MATCHES = 2500
 # Word for word the condition of the partial index generations_unfinished (schema step 4), so SQLite uses it.
 UNFINISHED = "g.status NOT IN ('ok', 'imported')"
