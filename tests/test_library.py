@@ -254,3 +254,68 @@ def test_newer_schema_is_refused_and_older_is_backed_up(tmp_path):
     conn.close()
     with pytest.raises(LibraryError, match="newer Atelier"):
         Library(tmp_path / "lib").open()
+
+
+@pytest.mark.parametrize("few", [0, 3, 10_000])
+def test_a_search_lists_the_same_rows_whether_it_walks_or_reads_its_few_matches(library, monkeypatch, few):
+    """A search matching few prompts (FEW_MATCHES, twice a first screen) reads them by seq and sorts them; a broader
+    one walks the generations newest first. Both give the walk's rows, in the gallery's order, at every LIMIT, with
+    failed attempts, several images to a generation, out-of-order times, trashed and rejected images."""
+    from services.library import queries
+
+    now = time.time()
+    words = ["fox", "lake", "crane", "lantern"]
+    for n in range(24):
+        prompt = " ".join(w for k, w in enumerate(words) if n % (k + 2) == 0) or "nothing"
+        gid, _ = save(library, prompt=f"{prompt} {n}", created=now - (n * 7919) % 24)  # times not in seq order
+        if n % 5 == 0:
+            request = GenerationRequest(prompt, "gemini-3.1-flash-image")
+            library.save_image(gid, 1, received(png(f"second {n}")), request=request, endpoint="test")
+    failed = library.begin(GenerationRequest("fox lake blocked", "m"), endpoint="test", protocol="generateContent")
+    library.finish(failed, status="blocked", reason="The prompt was blocked.")
+    rows = library.gallery()
+    library.rate([rows[1].sha256], "reject")
+    library.rate([rows[2].sha256, rows[5].sha256], 4)
+    library.trash([rows[3].image_id])
+    searches = ["fox", "fox la", "lake crane", "fox lake crane lantern", "lan", "nothing", "zebra", "!!"]
+    monkeypatch.setattr(queries, "FEW_MATCHES", 0)  # every search walks
+    walked = {(s, limit): library.gallery(HistoryQuery(search=s), limit) for s in searches for limit in (2, 5, None)}
+    monkeypatch.setattr(queries, "FEW_MATCHES", few)
+    for (search, limit), expected in walked.items():
+        got, ratings = library.gallery_with_ratings(HistoryQuery(search=search), limit)
+        assert got == [tuple(r) for r in expected]
+        assert ratings == library.ratings([r[4] for r in got if r[4]])
+    assert walked["fox la", None][0].generation_id == failed  # the attempt without an image, the newest
+    assert rows[1].sha256 not in {r.sha256 for r in walked["fox", None]}
+    assert len(walked["fox", None]) > len(walked["fox", 5]) == 5
+    everything = walked["fox", None]
+    assert everything == sorted(everything, key=lambda r: (-r.created_at, -(r.image_id or -1)))
+
+
+def test_a_search_without_words_finds_nothing_in_every_order(library):
+    """Only punctuation used to leave SQLite no plan ("no query solution") in the gallery's walks."""
+    save(library, prompt="a red fox")
+    for query in (
+        HistoryQuery(search="!!"),
+        HistoryQuery(search="?", by_rating=True),
+        HistoryQuery(search="-", min_rating=1),
+    ):
+        assert library.gallery(query) == [] and library.gallery_with_ratings(query, 10) == ([], {})
+
+
+def test_a_search_with_few_matches_reads_them_by_seq(library):
+    """The plan of a narrow search's first screen: its matches looked up by seq, not a walk of every generation."""
+    from services.library import queries
+
+    save(library, prompt="a red fox")
+    with library.index.session() as conn:
+        captured: list[str] = []
+        conn.set_trace_callback(captured.append)
+        try:
+            queries.gallery(conn, HistoryQuery(search="fox"), 1500)
+        finally:
+            conn.set_trace_callback(None)
+        sql = next(s for s in captured if s.startswith("SELECT i.id"))
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "generations_created" not in sql and "MATCH" not in sql
+    assert "SEARCH g USING INTEGER PRIMARY KEY" in plan

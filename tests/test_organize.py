@@ -490,3 +490,97 @@ def test_a_thread_refined_through_the_cli_collapses_to_its_last_turn(library):
         assert reopened.thread_turns()[third["generation_id"]] == 3
     finally:
         reopened.close()
+
+
+@pytest.mark.parametrize("walk", [True, False])
+def test_star_filters_and_order_are_the_same_walked_or_read_from_the_ratings(library, monkeypatch, walk):
+    """★N+ and the order by stars take a first screen either by walking the generations newest first with a probe
+    of each image's rating (dense stars) or from the index ratings_rating (sparse ones): the same rows, in the same
+    order, at every LIMIT, as the complete listing computed here from the ratings."""
+    from services.library import queries
+
+    stars = [5, 3, 0, 4, 5, -1, 1, 3, 0, 2, 5, 4, 0, 3, 5, 1]
+    images = [
+        save(library, prompt=f"fox {n}", data=picture(f"fox {n}", 64, 48), created=1000.0 + (n * 7) % 16)[1]
+        for n in range(len(stars))
+    ]
+    for image, rating in zip(images, stars, strict=True):
+        if rating:
+            library.rate([image.sha256], "reject" if rating < 0 else rating)
+    created = {r.sha256: (r.created_at, r.image_id) for r in library.gallery()}
+    newest = sorted(created, key=lambda s: (-created[s][0], -created[s][1]))
+    rating = {i.sha256: s for i, s in zip(images, stars, strict=True)}
+    monkeypatch.setattr(queries, "dense", lambda *args: walk)
+    for minimum in (None, 1, 3, 5):
+        expected = [s for s in newest if rating[s] >= (minimum or 0)]  # the rejected (-1) hidden
+        by_stars = sorted(expected, key=lambda s: -rating[s])  # stable: newest first within a level
+        for limit in (1, 4, 7, None):
+            filtered = library.gallery(HistoryQuery(min_rating=minimum), limit)
+            assert [r.sha256 for r in filtered] == expected[:limit]
+            ordered = library.gallery(HistoryQuery(by_rating=True, min_rating=minimum), limit)
+            assert [r.sha256 for r in ordered] == by_stars[:limit]
+            rows, ratings = library.gallery_with_ratings(HistoryQuery(by_rating=True, min_rating=minimum), limit)
+            assert ratings == {r[4]: rating[r[4]] for r in rows if rating[r[4]]}
+
+
+def test_a_level_of_stars_is_read_from_the_rating_index(library):
+    """The plan of a sparse level's first screen and of the density count: the index ratings_rating, not a scan of
+    every rating."""
+    from services.library import queries
+
+    _, image = save(library, prompt="a fox", data=picture("a fox", 64, 48))
+    library.rate([image.sha256], 5)
+    with library.index.session() as conn:
+        captured: list[str] = []
+        conn.set_trace_callback(captured.append)
+        try:
+            assert [r[4] for r in queries.gallery(conn, HistoryQuery(by_rating=True), 1500)] == [image.sha256]
+        finally:
+            conn.set_trace_callback(None)
+        level = next(s for s in captured if s.startswith("SELECT i.id") and "stars.rating = 5" in s)
+        count = next(s for s in captured if s.startswith("SELECT count(*) FROM ratings"))
+        plans = [" ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)) for sql in (level, count)]
+    assert all("ratings_rating" in plan for plan in plans), plans
+    assert "SCAN stars" not in plans[0]
+
+
+def test_a_step_6_index_migrates_to_the_rating_index_and_keeps_its_ratings(tmp_path):
+    """A library rated under schema 6 opens with its ratings in star order (step 7), and a rebuild from the files
+    makes the same schema as the migration."""
+    import sqlite3
+
+    from services.library import schema
+
+    root = tmp_path / "lib"
+    library = Library(root).open()
+    _, image = save(library, prompt="a fox", data=picture("a fox", 64, 48))
+    library.rate([image.sha256], 4)
+    library.close()
+    db = root / ".atelier" / "index.sqlite3"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("DROP INDEX ratings_rating")
+    conn.execute("PRAGMA user_version=6")
+    conn.close()
+
+    def schema_of(path):
+        conn = sqlite3.connect(path)
+        try:
+            return sorted(
+                r for r in conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+            )
+        finally:
+            conn.close()
+
+    library = Library(root).open()
+    try:
+        assert library.index.one("PRAGMA user_version")[0] == schema.SCHEMA_VERSION == 7
+        assert library.ratings() == {image.sha256: 4}
+        assert [r.sha256 for r in library.gallery(HistoryQuery(min_rating=4))] == [image.sha256]
+        migrated = schema_of(db)
+        assert ("index", "ratings_rating", "CREATE INDEX ratings_rating ON ratings(rating, sha256)") in migrated
+        assert list((root / ".atelier").glob("index.v6.*.bak.sqlite3"))
+        library.rebuild()
+        assert schema_of(db) == migrated
+        assert library.ratings() == {image.sha256: 4}
+    finally:
+        library.close()

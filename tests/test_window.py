@@ -240,13 +240,12 @@ def test_history_survives_restart(qtbot, qloop, services):
 
 def test_gallery_model_passes_qt_model_tester(qtbot, window, monkeypatch):
     """The tester reports through Qt warnings, which fail this test (not the whole run, as Fatal would)."""
-    import ui.gallery
 
     generate(qtbot, window, "one", count=2)
     generate(qtbot, window, "two #noimage")
     model = model_of(window)
     _tester = QAbstractItemModelTester(model, QAbstractItemModelTester.FailureReportingMode.Warning)
-    monkeypatch.setattr(ui.gallery, "FIRST_ROWS", 2)  # the first rows, then the rest appended
+    monkeypatch.setattr(window.browser.gallery, "first_rows", lambda: 2)  # the first rows, then the rest appended
     inserted = []
     model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
     click_tile(qtbot, window, 1)

@@ -144,7 +144,7 @@ def headers(model) -> list[int]:
 
 
 def expected_headers(rows) -> list[int]:
-    from ui.gallery import compute_day_starts
+    from ui.gallery_listing import compute_day_starts
 
     return sorted(compute_day_starts(rows))
 
@@ -241,3 +241,48 @@ def test_a_changed_tile_is_repainted_without_laying_out_every_row(qtbot, library
         model.loader.stop()
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def test_a_replaced_gallery_model_is_freed_without_the_cycle_collector(qapp, library):
+    """A model's rows (45 MB at 100,000 images) went when the model went, not at CPython's next full collection:
+    the thumbnail loader held the model through a bound method, a cycle only the collector could free. Its
+    workers end with it."""
+    import gc
+    import weakref
+
+    from ui.gallery import GalleryListing, GalleryModel
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    gc.disable()
+    try:
+        model = GalleryModel(library)
+        model.set_rows(GalleryListing.of(rows_over_days(500, 2)))
+        gone = weakref.ref(model)
+        threads = list(model.loader._threads)
+        del model
+        assert gone() is None
+        for thread in threads:
+            thread.join(5)
+        assert not any(thread.is_alive() for thread in threads)
+    finally:
+        gc.enable()
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def test_the_first_rows_shown_cover_three_screens_of_the_smallest_tiles(qtbot):
+    """A search shows FIRST_ROWS rows before the rest is read, or three screens of the view when they hold more."""
+    from ui.gallery import FIRST_ROWS, GalleryView
+
+    view = GalleryView()
+    qtbot.addWidget(view)
+    view.resize(900, 760)
+    view.show()
+    view.set_edge(192)
+    assert view.first_rows() == FIRST_ROWS
+    view.resize(3000, 2000)  # a 4K display's gallery at the smallest tiles
+    view.set_edge(96)
+    qtbot.waitUntil(lambda: view.viewport().width() > 2500, timeout=5000)
+    columns = view.viewport().width() // 108
+    assert view.first_rows() == 3 * columns * (view.viewport().height() // 108 + 1) > FIRST_ROWS

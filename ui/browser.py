@@ -152,11 +152,12 @@ class Browser(QWidget):
         query = self.history_query()
         self.query_version += 1
         model, library = self.gallery_model, self.library
+        first_rows = self.gallery.first_rows()
 
         async def load():
             selected = self._current_key
             self._arrived = []
-            async for complete in load_gallery(model, library, query):
+            async for complete in load_gallery(model, library, query, first_rows):
                 # A result that arrived after the worker read the index is not in its listing: put it back.
                 model.insert_rows([r for r in self._arrived if model.row_of(key_of(r)) is None])
                 current = self.gallery.currentIndex()

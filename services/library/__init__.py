@@ -318,6 +318,18 @@ class Library:
         with self.index.session() as conn:
             return queries.gallery(conn, query, limit, named=named)
 
+    def gallery_with_ratings(
+        self, query: HistoryQuery = EVERYTHING, limit: int | None = None
+    ) -> tuple[list[tuple], dict[str, int]]:
+        """gallery(query, limit, named=False) and {sha256: 1..5, or -1 rejected} of its rated images, read by the same
+        query: a separate read of a first screen's 1,500 ratings took 8 ms of a search, all 83,000 ratings 125 ms
+        of a full listing at 100,000 images. The dict's keys are the rows' own strings. Call from a worker."""
+        with self.index.session() as conn:
+            rows = queries.gallery(conn, query, limit, named=False, with_rating=True)
+        sha, width = GalleryRow.SHA256, len(GalleryRow._fields)  # the rating is the column after the row's
+        ratings = {row[sha]: row[width] for row in rows if row[width] is not None}
+        return [row[:width] for row in rows], ratings
+
     def gallery_rows(self, image_ids: Sequence[int] = (), generation_ids: Sequence[str] = ()) -> list[GalleryRow]:
         """The gallery rows of these images (a just-saved one, say) and of these generations' attempts without an
         image, exactly as gallery() shows them, newest first. A point lookup (fine on the GUI thread)."""

@@ -219,8 +219,9 @@ def mirrored(conn: sqlite3.Connection) -> bool:
     return conn.execute("PRAGMA user_version").fetchone()[0] >= SINCE_SCHEMA
 
 
-def image_conditions(query, conn: sqlite3.Connection, alias: str = "i") -> tuple[list[str], list]:
-    """SQL conditions on an image row for a HistoryQuery's board, tag, min_rating and include_rejected."""
+def image_conditions(query, conn: sqlite3.Connection, alias: str = "i", probe: bool = False) -> tuple[list[str], list]:
+    """SQL conditions on an image row for a HistoryQuery's board, tag, min_rating and include_rejected. probe: the
+    min_rating as a lookup of each row's rating, for a walk of many rows (not a list of every rated image)."""
     where: list[str] = []
     args: list = []
     if not mirrored(conn):  # nothing is on a board, tagged or rated in an index without those tables
@@ -234,7 +235,10 @@ def image_conditions(query, conn: sqlite3.Connection, alias: str = "i") -> tuple
     if tag:
         where.append(f"{alias}.sha256 IN (SELECT t.sha256 FROM tags t WHERE t.tag = ?)")
         args.append(" ".join(tag.split()).lower())
-    if min_rating:
+    if min_rating and probe:
+        where.append(f"EXISTS (SELECT 1 FROM ratings r WHERE r.sha256 = {alias}.sha256 AND r.rating >= ?)")
+        args.append(int(min_rating))
+    elif min_rating:
         where.append(f"{alias}.sha256 IN (SELECT r.sha256 FROM ratings r WHERE r.rating >= ?)")
         args.append(int(min_rating))
     elif not getattr(query, "include_rejected", False):

@@ -117,6 +117,11 @@ MIGRATIONS: dict[int, list[Step]] = {
         "CREATE INDEX generations_parent ON generations(parent_id) WHERE parent_id IS NOT NULL",
         "CREATE INDEX generations_thread ON generations(thread_id, created_at) WHERE thread_id IS NOT NULL",
     ],
+    # Ratings in star order: the gallery counts and reads one level of stars (or ★3+) without reading every rating
+    # (a first screen of ★3+ or by stars at 100,000 images read and sorted all 83,000: 550-940 ms).
+    7: [
+        "CREATE INDEX ratings_rating ON ratings(rating, sha256)",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -250,6 +250,7 @@ def measure_gallery(library_root: Path, jumps: int, queries: int, scroll_positio
             pass
     filtered = {}
     for name, query in organize_queries(library):  # each on a fresh model: cold thumbnails, as at a first open
+        pump(steps.aclose())  # the last listing's steps end, as the window's `async for` does: they held the model
         model.loader.stop()
         model = GalleryModel(library)
         view.setModel(model)
