@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView
 from services.library import GalleryRow, HistoryQuery, Library
 from ui.common import day_of, tr
 from ui.gallery_delegate import DAY_ROLE, ROW_ROLE, GalleryDelegate, status_label
-from ui.gallery_listing import GalleryListing, date_of, key_of, order_of
+from ui.gallery_listing import DISPOSE_FROM, GalleryListing, date_of, dispose, key_of, order_of
 from ui.thumbnails import ThumbnailLoader
 
 R = GalleryRow
@@ -84,11 +84,15 @@ class GalleryModel(QAbstractListModel):
         self.countChanged.emit(len(self.rows))
 
     def _take(self, listing: GalleryListing) -> None:
+        old = self.rows, self._key_pos, self._sha_pos, self._day_pos, self.ratings
         self.rows = listing.rows
         self._day_pos = listing.day_pos
         self._key_pos = listing.key_pos
         self._sha_pos = listing.sha_pos
         self.turns, self.ratings = listing.turns, listing.ratings
+        if len(old[0]) >= DISPOSE_FROM and old[0] is not self.rows:
+            dispose(*old)
+        del old
 
     def _row_at(self, position_from_end: int) -> int:
         return len(self.rows) - 1 - position_from_end
