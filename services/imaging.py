@@ -131,7 +131,8 @@ def check_image(data: bytes, declared_mime: str | None = None) -> tuple[str, int
         raise ImageFormatError("the image is empty")
     mime = sniff_mime(data)
     if mime is None or mime in ("image/heic", "image/heif"):
-        raise ImageFormatError(f"the bytes are not an image Atelier can read (declared {declared_mime or 'nothing'})")
+        declared = f", though declared {declared_mime}" if declared_mime else ""
+        raise ImageFormatError(f"the bytes are not an image Atelier can read{declared}")
     width, height = dimensions(data, mime)
     if width <= 0 or height <= 0:
         raise ImageFormatError(f"the image declares an impossible size {width}x{height}")
