@@ -103,14 +103,14 @@ def test_outside_a_transaction_the_batch_goes_through_the_trigger(library, tmp_p
 
 
 def test_a_big_import_s_page_cache_and_checkpoints_are_put_back(library, tmp_path, monkeypatch):
-    from services.library import importing
+    from services.library import import_readers
 
     def pragmas():
         conn = library._conn()
         return conn.execute("PRAGMA cache_size").fetchone()[0], conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
 
     seen = []
-    monkeypatch.setattr(importing, "READERS_FROM", 20)  # a "big" import here: reader processes and bulk writes
+    monkeypatch.setattr(import_readers, "READERS_FROM", 20)  # a "big" import here: reader processes and bulk writes
     report = library.import_paths(
         [a1111_folder(tmp_path / "sd", 25)], batch_size=10, on_batch=lambda _: seen.append(pragmas())
     )
@@ -119,7 +119,7 @@ def test_a_big_import_s_page_cache_and_checkpoints_are_put_back(library, tmp_pat
 
 
 def test_rebuilding_a_big_added_folder_reads_it_like_an_import(library, tmp_path, monkeypatch):
-    from services.library import importing
+    from services.library import import_readers
 
     folder = a1111_folder(tmp_path / "sd", 30)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
@@ -127,10 +127,22 @@ def test_rebuilding_a_big_added_folder_reads_it_like_an_import(library, tmp_path
     by_path = {e.images[0].path: e.images[0].image_id for e in library.history(limit=None)}
     library.set_favourite([by_path[str(folder / "003.png")]], True)
     library.trash([by_path[str(folder / "004.png")]])
-    monkeypatch.setattr(importing, "READERS_FROM", 20)  # reader processes and bulk writes in the rebuild too
+    monkeypatch.setattr(import_readers, "READERS_FROM", 20)  # reader processes and bulk writes in the rebuild too
     report = library.rebuild()
     assert report["images"] == 30 and [s["path"] for s in report["skipped"]] == [str(folder / "broken.png")]
     entries = library.history(HistoryQuery(search="lantern"), limit=None)
     assert len(entries) == 29 and fts_consistent(library)  # the trashed one stays hidden
     favourites = library.history(HistoryQuery(favourites_only=True), limit=None)
     assert [e.images[0].path for e in favourites] == [str(folder / "003.png")]
+
+
+def test_a_big_import_reads_in_this_process_when_reader_processes_cannot_start(library, tmp_path, monkeypatch):
+    from services.library import import_readers
+
+    def refuse(*_args, **_kwargs):
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(import_readers, "READERS_FROM", 20)
+    monkeypatch.setattr(import_readers, "spawn_readers", refuse)
+    report = library.import_paths([a1111_folder(tmp_path / "sd", 25)])
+    assert report["added"] == 25 and not report["failed"] and fts_consistent(library)

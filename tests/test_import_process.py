@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from services.errors import LibraryError
-from services.library import HistoryQuery, importing
+from services.library import HistoryQuery, import_readers
 from services.library.import_process import import_in_process
 from services.library.import_readers import Readers, spawn_readers
 from tests import foreign_files as ff
@@ -100,7 +100,7 @@ def test_a_big_folder_in_a_thread_is_read_by_reader_processes(library, tmp_path,
         (folder / f"extra{i:02d}.png").write_bytes(ff.a1111_png(prompt=f"lantern {i}"))
     spawned = []
     real_spawn = Readers.spawn.__func__
-    monkeypatch.setattr(importing, "READERS_FROM", 10)
+    monkeypatch.setattr(import_readers, "READERS_FROM", 10)
     monkeypatch.setattr(Readers, "spawn", classmethod(lambda cls, count=None: spawned.append(1) or real_spawn(cls, 2)))
     report = library.import_paths([folder], batch_size=5)
     assert spawned == [1] and report["added"] == 18

@@ -10,17 +10,42 @@ end of their pipe closes (the importing process ended, however it ended).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterator
 
 from services.errors import LibraryError
-from services.import_reading import Row, parent_log_file, serve
+from services.import_reading import Row, parent_log_file, read_rows, serve
 
+log = logging.getLogger(__name__)
+
+READERS_FROM = 1000  # files: from this many, an import starts reader processes when it was given none
+LOCAL_CHUNK = 32  # files read at a time when the importing process reads them itself
 CHUNK = 128  # items per message: ~85 KB of rows back
 DEPTH = 2  # chunks sent ahead to each reader, so that none waits for the writer to ask
 MAX_READERS = 4
+
+
+def readers_for(files: int) -> Readers | None:
+    """Reader processes for READERS_FROM files or more, when this process may start processes (a daemonic one may
+    not: it is given its readers). None: the importing process reads them itself (read_here), as it does when
+    processes cannot start."""
+    if files < READERS_FROM or multiprocessing.current_process().daemon:
+        return None
+    try:
+        return Readers.spawn()
+    except (OSError, RuntimeError) as exc:  # a system out of processes, or a frozen app without freeze_support
+        log.warning("reading the files in this process: reader processes could not start (%s)", exc)
+        return None
+
+
+def read_here(items: list[tuple]) -> Iterator[tuple[list[Row], list[tuple[str, str]], int]]:
+    """What Readers.read gives, read in this process."""
+    for start in range(0, len(items), LOCAL_CHUNK):
+        chunk = items[start : start + LOCAL_CHUNK]
+        yield *read_rows(chunk), len(chunk)
 
 
 def reader_count() -> int:

@@ -20,23 +20,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import queue
 import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services import metadata
 from services.errors import UnreadableFile
-from services.import_reading import KEY, MTIME, SHA256, SIZE, Row, read_row, read_rows
+from services.import_reading import KEY, MTIME, SHA256, SIZE, Row, read_row
+from services.library import import_readers
 from services.library.files import IMAGE_SUFFIXES, write_atomically
 from services.library.folders import AddedFolder, walk_images
-from services.library.import_readers import Readers
+from services.library.import_readers import Readers, read_here, readers_for
 from services.library.import_rows import index_new, index_row
 
 if TYPE_CHECKING:
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 IMPORTED_PREFIX = "images/imported/"
 BATCH_SIZE = 2000  # files per transaction: commits and FTS flushes are per batch
 BATCH_SECONDS = 1.0  # a batch is committed after this long even when smaller, so the gallery sees images arrive
-READERS_FROM = 1000  # files: from this many, reader processes (import_readers.py) read them, if none were given
-LOCAL_CHUNK = 32  # files read at a time when this process reads them itself
 PROGRESS_HZ = 10  # progress(done, total) calls per second at most
 Progress = Callable[[int, int], None]
 Batch = Callable[[list[int]], None]
@@ -165,22 +163,20 @@ def _in_batches(library, items, write, report, progress, cancel, on_batch, batch
     `progress` is called at most PROGRESS_HZ times a second. False when cancelled.
 
     A helper thread gathers the rows while this one writes the previous batch (the writes stay in this thread, on
-    its own connection). The rows are read by reader processes when given, or when there are READERS_FROM files
-    or more and this process may start processes (a daemonic one may not: it is given its readers); otherwise the
-    helper thread reads them itself."""
+    its own connection). The rows are read by the reader processes given, or by ones started for a big import, or
+    else by the helper thread itself (see import_readers.readers_for)."""
     if not items:
         if progress:
             progress(0, 0)
         return True
-    own_readers = None
-    if readers is None and len(items) >= READERS_FROM and not multiprocessing.current_process().daemon:
-        readers = own_readers = Readers.spawn()
+    own_readers = readers_for(len(items)) if readers is None else None
+    readers = readers or own_readers
     batches: queue.Queue = queue.Queue(maxsize=2)  # at most two batches read ahead: memory stays bounded
     stop = threading.Event()  # this thread failed: the reader stops too
 
     def read_all() -> None:
         try:
-            chunks = readers.read(items) if readers else _read_here(items)
+            chunks = readers.read(items) if readers else read_here(items)
             _gather_batches(chunks, len(items), batches, report, progress, cancel, stop, batch_size)
         except BaseException as exc:  # noqa: BLE001 - handed over to the writing thread, which raises it
             _put(batches, exc, stop)
@@ -189,7 +185,7 @@ def _in_batches(library, items, write, report, progress, cancel, on_batch, batch
     reader = threading.Thread(target=read_all, name="atelier-import-read", daemon=True)
     reader.start()
     try:
-        with library.index.bulk_writes() if len(items) >= READERS_FROM else contextlib.nullcontext():
+        with library.index.bulk_writes() if len(items) >= import_readers.READERS_FROM else contextlib.nullcontext():
             while (batch := batches.get()) is not None:
                 if isinstance(batch, BaseException):
                     raise batch
@@ -219,12 +215,6 @@ def _put(batches: queue.Queue, item, stop: threading.Event) -> None:
             return
         except queue.Full:
             continue
-
-
-def _read_here(items: list[tuple]) -> Iterator[tuple[list[Row], list[tuple[str, str]], int]]:
-    for start in range(0, len(items), LOCAL_CHUNK):
-        chunk = items[start : start + LOCAL_CHUNK]
-        yield *read_rows(chunk), len(chunk)
 
 
 def _gather_batches(chunks, total, batches, report, progress, cancel, stop, batch_size) -> None:
@@ -356,9 +346,9 @@ def rebuild_folders(
         sidecars: set[str] = set()
         walked = walk_images(Path(folder.path), (library.root,), sidecars, stat=False)
         items += [(path, path, folder.id, path if path in sidecars else None) for path, _, _ in walked]
-    readers = Readers.spawn() if len(items) >= READERS_FROM and not multiprocessing.current_process().daemon else None
+    readers = readers_for(len(items))
     try:
-        for rows, failed, _ in readers.read(items) if readers else _read_here(items):
+        for rows, failed, _ in readers.read(items) if readers else read_here(items):
             report["skipped"] += [{"path": path, "reason": reason} for path, reason in failed]
             index_new(conn, rows)
             report["images"] += len(rows)
