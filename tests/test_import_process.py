@@ -128,3 +128,15 @@ def test_the_import_processes_log_to_the_app_s_log_file_not_a_console(library, t
     assert report["added"] == 1  # a whole image whose text is damaged is still an image
     lines = [line for line in log_file.read_text(encoding="utf-8").splitlines() if "bad-crc.png" in line]
     assert len(lines) == 1 and "wrong CRC" in lines[0] and "[atelier-import-reader]" in lines[0]
+
+
+@pytest.mark.slow
+def test_the_window_s_import_goes_on_when_its_readers_cannot_start(library, tmp_path, monkeypatch):
+    from services.library import import_process
+
+    def refuse(*_args, **_kwargs):
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(import_process, "spawn_readers", refuse)
+    report = import_in_process(library.root, [tool_folder(tmp_path / "sd")])
+    assert report["added"] == 6 and [f["path"] for f in report["failed"]] == [str(tmp_path / "sd" / "broken.png")]

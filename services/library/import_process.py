@@ -15,6 +15,7 @@ multiprocessing.freeze_support() for the PyInstaller bundle).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import queue
 import threading
@@ -25,6 +26,7 @@ from services.errors import LibraryError
 from services.import_reading import parent_log_file
 from services.library.import_readers import reader_count, spawn_readers
 
+log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
 
 
@@ -34,12 +36,13 @@ def _child(root: str, paths: list[str], copy: bool, sizes: dict, messages, cance
     from services.library.import_readers import Readers
 
     log_to(log_file)
-    readers = Readers(reader_ends)
+    readers = Readers(reader_ends) if reader_ends else None  # none could start: the child reads the files itself
     try:
         library = Library(Path(root), prepare_qt=False).open()
     except Exception as exc:  # noqa: BLE001 - one sentence back to the window, which shows it
         messages.put(("failed", str(exc) or type(exc).__name__))
-        readers.close()
+        if readers:
+            readers.close()
         return
     try:
         report = library.import_paths(
@@ -55,7 +58,8 @@ def _child(root: str, paths: list[str], copy: bool, sizes: dict, messages, cance
     except Exception as exc:  # noqa: BLE001 - likewise
         messages.put(("failed", str(exc) or type(exc).__name__))
     finally:
-        readers.close()
+        if readers:
+            readers.close()
         library.close()
 
 
@@ -76,7 +80,11 @@ def import_in_process(
     child_cancel = context.Event()
     sizes = {} if batch_size is None else {"batch_size": batch_size}
     log_file = parent_log_file()
-    readers, reader_ends = spawn_readers(reader_count(), log_file)
+    try:
+        readers, reader_ends = spawn_readers(reader_count(), log_file)
+    except (OSError, RuntimeError) as exc:  # the child reads the files itself; slower, never refused
+        log.warning("the import's reader processes could not start (%s)", exc)
+        readers, reader_ends = [], []
     process = context.Process(
         target=_child,
         args=(str(root), [str(p) for p in paths], copy, sizes, messages, child_cancel, reader_ends, log_file),

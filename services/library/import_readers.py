@@ -1,5 +1,5 @@
-"""Reader processes for a big import: reading and parsing a file is ~60 µs of pure Python, writing its rows ~35 µs of
-SQLite, and one process can only do one at a time (a reader thread beside the writer was measured to cost more
+"""Reader processes for a big import: reading and parsing a file is ~60-80 µs of pure Python, writing its rows ~35 µs
+of SQLite, and one process can only do one at a time (a reader thread beside the writer was measured to cost more
 than it saved: the two fought over one GIL and 20,000 files took 5 s of CPU instead of 2.5).
 
 Each reader is a process running import_reading.serve on one end of a pipe. The importing thread sends each reader
