@@ -32,11 +32,7 @@ def read_row(path: Path | str, key: str, folder_id: str | None, sidecar_of: Path
     """Reads one file (UnreadableFile with a sentence when it is not a whole image). `key`: its path in the index;
     `sidecar_of`: the image path whose Atelier sidecar to read when the file has no record inside (None: there is
     no sidecar)."""
-    data, mtime = _read_bytes(path)
-    try:
-        mime, width, height = imaging.check_image(data)
-    except imaging.ImageFormatError as exc:
-        raise UnreadableFile(f"It is not a whole image ({exc}).") from exc
+    data, mime, width, height, mtime = read_whole_image(path)
     info = metadata.read_info(data, os.path.basename(path), sidecar_of)
     # The whole file is read anyway (a PNG may carry its text after the image data), and its sha256 is its identity
     # for thumbnails, boards/tags/ratings and move detection: hashing it here costs ~1 µs for a small file.
@@ -99,29 +95,34 @@ def generation_id_of(key: str) -> str:
     return "import-" + hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
-def _read_bytes(path: Path | str) -> tuple[bytes, float]:
-    """The file's bytes and mtime: os.open/fstat/read, half the cost of open().read() for the small files of a
+def read_whole_image(path: Path | str, max_bytes: int | None = MAX_FILE_BYTES) -> tuple[bytes, str, int, int, float]:
+    """(bytes, mime, width, height, mtime) of an image file, or UnreadableFile with a sentence saying why not
+    (max_bytes=None: no size limit). os.open/fstat/read: half the cost of open().read() for the small files of a
     big folder (the import's floor is reading them)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
             stat = os.fstat(fd)
-            if stat.st_size > MAX_FILE_BYTES:
-                raise UnreadableFile(f"It is larger than {MAX_FILE_BYTES // 2**20} MB, too large for an image.")
+            if max_bytes is not None and stat.st_size > max_bytes:
+                raise UnreadableFile(f"It is larger than {max_bytes // 2**20} MB, too large for an image.")
             data = os.read(fd, stat.st_size + 1)
             if len(data) != stat.st_size:  # rare: a short read, or the file changed while being read
                 parts, total = [data], len(data)
                 while chunk := os.read(fd, 1 << 20):
                     parts.append(chunk)
                     total += len(chunk)
-                    if total > MAX_FILE_BYTES:
-                        raise UnreadableFile(f"It grew over {MAX_FILE_BYTES // 2**20} MB while being read.")
+                    if max_bytes is not None and total > max_bytes:
+                        raise UnreadableFile(f"It grew over {max_bytes // 2**20} MB while being read.")
                 data = b"".join(parts)
         finally:
             os.close(fd)
     except OSError as exc:
         raise UnreadableFile(f"It cannot be read ({exc.strerror or exc}).") from exc
-    return data, stat.st_mtime
+    try:
+        mime, width, height = imaging.check_image(data)
+    except imaging.ImageFormatError as exc:
+        raise UnreadableFile(f"It is not a whole image ({exc}).") from exc
+    return data, mime, width, height, stat.st_mtime
 
 
 def _created_at(info: interop.ImageInfo, mtime: float) -> float:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from services import imaging, metadata
+from services import metadata
 from services.errors import UnreadableFile
+from services.import_reading import read_whole_image
 
 
 @dataclass(frozen=True)
@@ -46,25 +46,8 @@ class ImageFile:
         return (index, rel_path, self.width, self.height, self.mime, self.sha256, self.size, created_at)
 
 
-def read_whole_image(path: Path | str, max_bytes: int | None = None) -> tuple[bytes, str, int, int, float]:
-    """(bytes, mime, width, height, mtime) of an image file, or UnreadableFile with a sentence saying why not."""
-    try:
-        with open(path, "rb") as f:
-            stat = os.fstat(f.fileno())
-            if max_bytes is not None and stat.st_size > max_bytes:
-                raise UnreadableFile(f"It is larger than {max_bytes // 2**20} MB, too large for an image.")
-            data = f.read()
-    except OSError as exc:
-        raise UnreadableFile(f"It cannot be read ({exc.strerror or exc}).") from exc
-    try:
-        mime, width, height = imaging.check_image(data)
-    except imaging.ImageFormatError as exc:
-        raise UnreadableFile(f"It is not a whole image ({exc}).") from exc
-    return data, mime, width, height, stat.st_mtime
-
-
 def read_image_file(path: Path) -> ImageFile:
-    data, mime, width, height, _ = read_whole_image(path)
+    data, mime, width, height, _ = read_whole_image(path, max_bytes=None)  # Atelier's own: any size it wrote
     problems: list[str] = []
     record = metadata.read_embedded(data, str(path), problems) or metadata.read_sidecar(path, problems)
     story = None
