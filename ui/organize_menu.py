@@ -104,6 +104,7 @@ class OrganizeControls(QObject):
     def attach_details(self, details) -> None:
         """The details pane is built after the first paint: its tag editor edits the whole selection."""
         self.details = details
+        details.tags.use_known(self.browser.organize_filters.known_tags)  # reloaded by organize_changed("tags")
         details.tags.changed.connect(lambda _shas: self.browser.organize_changed("tags"))
         details.tags.finished.connect(self.browser.gallery.setFocus)
         self.browser.currentChanged.connect(lambda _row: self._edit_tags())

@@ -47,6 +47,7 @@ class TagEditor(QLineEdit):
         self.setAccessibleName(tr("Tags"))
         self.setClearButtonEnabled(True)
         self.known = QStringListModel(self)
+        self._loads_known = True  # False once the list is another's, kept up to date by its owner (use_known)
         self.completions = QCompleter(self.known, self)
         self.completions.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completions.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
@@ -92,6 +93,12 @@ class TagEditor(QLineEdit):
 
     # --- loading and saving ----------------------------------------------------------------------------------------
 
+    def use_known(self, known: QStringListModel) -> None:
+        """Completes from a list its owner keeps up to date (the window: its tag filter's), instead of reading the
+        library's tags a second time after every change."""
+        self.known, self._loads_known = known, False
+        self.completions.setModel(known)
+
     def load_known(self) -> asyncio.Task | None:
         """The library's tags, most used first, for completion."""
         if self.library is None:
@@ -123,7 +130,7 @@ class TagEditor(QLineEdit):
             self.clear()
             return None
         library, shas = self.library, list(self.shas)
-        if not self.known.stringList():
+        if self._loads_known and not self.known.stringList():
             self.load_known()
 
         async def load():
@@ -148,7 +155,7 @@ class TagEditor(QLineEdit):
             if remove:
                 await asyncio.to_thread(library.tag, shas, remove, True)
             self.changed.emit(shas)
-            if add:
+            if add and self._loads_known:
                 self.load_known()
             await self.edit(shas)
 
