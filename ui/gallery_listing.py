@@ -86,7 +86,8 @@ def _dispose_forever() -> None:
                 while container:
                     del container[-_DISPOSE_SLICE:]
             elif isinstance(container, dict | set):
+                take = container.pop if isinstance(container, set) else container.popitem
                 while container:
                     for _ in range(min(_DISPOSE_SLICE, len(container))):
-                        container.pop() if isinstance(container, set) else container.popitem()
-        containers = container = None  # nothing of the last disposal kept while waiting for the next
+                        take()
+        containers = container = take = None  # nothing of the last disposal kept while waiting for the next

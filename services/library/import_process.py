@@ -117,9 +117,8 @@ def import_in_process(
                 raise LibraryError(message[1])
     finally:
         child_cancel.set()
-        process.join(10)
-        for child in (process, *readers):
-            child.join(0 if child is process else 2)
+        for child, wait in ((process, 10), *((reader, 2) for reader in readers)):  # readers end with the child
+            child.join(wait)
             if child.is_alive():
                 child.terminate()
         messages.close()
