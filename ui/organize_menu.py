@@ -51,9 +51,8 @@ class OrganizeControls(QObject):
         self.area = QSplitter(Qt.Orientation.Horizontal, window)  # the window lays this out where the gallery goes
         self.area.addWidget(browser)
         self.area.setChildrenCollapsible(False)
-        settings = getattr(window, "settings", None)
-        saved = (settings.get("window", {}) if settings is not None else {}) or {}
-        browser.organize_filters.restore_view(saved.get("gallery_view"))  # before the library's first listing
+        # Before the library's first listing:
+        browser.organize_filters.restore_view(self._saved_window_state().get("gallery_view"))
         studio.libraryOpened.connect(self._library_opened)
 
     def selected_shas(self) -> list[str]:
@@ -73,8 +72,7 @@ class OrganizeControls(QObject):
         self.area.insertWidget(0, self.boards)
         self.area.setStretchFactor(0, 0)  # a wider window widens the gallery; the sidebar keeps the width given it
         self.area.setStretchFactor(1, 1)
-        settings = getattr(self.window, "settings", None)
-        saved = ((settings.get("window", {}) if settings is not None else {}) or {}).get("boards_splitter")
+        saved = self._saved_window_state().get("boards_splitter")
         try:
             restored = bool(saved) and self.area.restoreState(QByteArray(base64.b64decode(saved)))
         except (ValueError, TypeError):
@@ -89,6 +87,11 @@ class OrganizeControls(QObject):
 
         self.image_actions.add_undo_step(bring_back)
         self.window.statusBar().showMessage(tr("Deleted the board “{0}”. Ctrl+Z brings it back.").format(name), 8000)
+
+    def _saved_window_state(self) -> dict:
+        """What the window kept in its settings "window" last session ({} for a window without settings)."""
+        settings = getattr(self.window, "settings", None)
+        return (settings.get("window", {}) if settings is not None else {}) or {}
 
     def saved_state(self) -> dict:
         """What the window keeps in its settings "window" for the next session: the boards sidebar's width and how
