@@ -24,6 +24,10 @@ class UnreadableFile(Exception):
     """An image file that cannot be read or is not a whole image; `str()` is a sentence: why it was skipped."""
 
 
+class Cancelled(Exception):
+    """A worker's read given up: whoever asked for it no longer waits for it (a newer search, say)."""
+
+
 class InputError(AtelierError):
     """The request cannot be sent as it is (bad prompt, count, ratio, reference file...). Nothing was sent."""
 

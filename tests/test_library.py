@@ -319,3 +319,25 @@ def test_a_search_with_few_matches_reads_them_by_seq(library):
         plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
     assert "generations_created" not in sql and "MATCH" not in sql
     assert "SEARCH g USING INTEGER PRIMARY KEY" in plan
+
+
+def test_a_cancelled_gallery_read_stops_between_chunks(library, monkeypatch):
+    """A read no one waits for any more (a newer search took over) stops after the chunk it is in, not after
+    100,000 rows; without `cancelled` it reads everything."""
+    from services.errors import Cancelled
+    from services.library import queries
+
+    for n in range(30):
+        save(library, prompt=f"fox {n}")
+    monkeypatch.setattr(queries, "_CHUNK_ROWS", 4)
+    asked: list[int] = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) >= 2
+
+    with pytest.raises(Cancelled):
+        library.gallery_with_ratings(HistoryQuery(search="fox"), None, cancelled=cancelled)
+    assert len(asked) == 2  # 8 of 30 rows read, then given up
+    rows, _ = library.gallery_with_ratings(HistoryQuery(search="fox"), None, cancelled=lambda: False)
+    assert len(rows) == 30 == len(library.gallery_with_ratings(HistoryQuery(search="fox"))[0])

@@ -42,7 +42,7 @@ def wait_reloaded(qtbot, window):
 
 def click_tile(qtbot, window, row: int, modifier=Qt.KeyboardModifier.NoModifier):
     gallery = window.browser.gallery
-    index = gallery.model().index(row)
+    index = gallery.model().index(row, 0)
     gallery.scrollTo(index)
     qtbot.mouseClick(gallery.viewport(), Qt.MouseButton.LeftButton, modifier, gallery.visualRect(index).center())
 

@@ -27,7 +27,7 @@ def show_image(qtbot, window, image_id: int) -> None:
     """Selects the image in the gallery and waits until the viewer and its thread strip have caught up."""
     model = window.browser.gallery_model
     qtbot.waitUntil(lambda: model.row_of(image_id) is not None, timeout=5000)
-    window.browser.gallery.setCurrentIndex(model.index(model.row_of(image_id)))
+    window.browser.gallery.setCurrentIndex(model.index(model.row_of(image_id), 0))
     shown(qtbot, window, image_id)
 
 
@@ -227,7 +227,7 @@ def test_retry_of_a_failed_refine_sends_its_conversation_again(qtbot, window):
     assert window.studio.job_of(failed.generation_id) is None
     model = window.browser.gallery_model
     qtbot.waitUntil(lambda: model.row_of(("g", failed.generation_id)) is not None, timeout=5000)
-    window.browser.gallery.setCurrentIndex(model.index(model.row_of(("g", failed.generation_id))))
+    window.browser.gallery.setCurrentIndex(model.index(model.row_of(("g", failed.generation_id)), 0))
     strip = window.refine.strip  # the failed turn shows its thread: the turn it refined, and itself without image
     turns = lambda: [(c.turn.generation_id, c.turn.failed) for c in strip.cards]  # noqa: E731
     qtbot.waitUntil(lambda: turns() == [(root.generation_id, False), (failed.generation_id, True)], timeout=5000)

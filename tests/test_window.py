@@ -80,7 +80,7 @@ def generate(qtbot, window, prompt, model="gemini-3.1-flash-image", count=1):
 
 def tile_centre(window, row: int) -> QPoint:
     gallery = window.browser.gallery
-    index = model_of(window).index(row)
+    index = model_of(window).index(row, 0)
     gallery.scrollTo(index)
     return gallery.visualRect(index).center()
 
@@ -99,7 +99,7 @@ def test_generate_click_a_tile_see_it_in_the_viewer(qtbot, window):
     job = generate(qtbot, window, "a lighthouse at dusk", count=2)
     assert job.status is Status.OK and len(job.images) == 2
     qtbot.waitUntil(lambda: model_of(window).rowCount() == 2)
-    index = model_of(window).index(1)
+    index = model_of(window).index(1, 0)
     qtbot.waitUntil(lambda: index.data(Qt.ItemDataRole.DecorationRole) is not None, timeout=10_000)
     window.details.viewer.set_image(None)
     click_tile(qtbot, window, 1)

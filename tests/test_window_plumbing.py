@@ -2,6 +2,7 @@
 and gallery day headers kept up to date row by row."""
 
 import asyncio
+import collections
 import random
 import threading
 from datetime import datetime, timedelta
@@ -205,22 +206,39 @@ def test_a_new_image_on_a_new_day_moves_the_header(gallery_model):
     assert headers(gallery_model) == [0, 1]
 
 
-def test_a_changed_tile_is_repainted_without_laying_out_every_row(qtbot, library):
-    """QListView lays out all rows again on any dataChanged; each arriving thumbnail used to cost one Python
-    rowCount call per row in the library (the selection stall of issue #10). The grid's tiles cannot move, so the
-    view repaints the tile instead."""
+def calls_from_qt(steps) -> collections.Counter:
+    """The Python functions Qt called, by name, while `steps` (C++ callables, no Python of their own) ran: each is a
+    trip from C++ into Python, which waits for the GIL whenever a worker thread holds it."""
+    import sys
+
+    counts: collections.Counter = collections.Counter()
+    here = sys._getframe()
+
+    def profile(frame, event, _arg):
+        if event == "call" and frame.f_back is here:
+            counts[frame.f_code.co_name] += 1
+
+    sys.setprofile(profile)
+    try:
+        for step in steps:
+            step()
+    finally:
+        sys.setprofile(None)
+    return counts
+
+
+def test_the_grid_calls_python_per_painted_tile_not_per_row(qtbot, library):
+    """QListView asks the model for an index, so for the row count, for every row it lays out; a Python rowCount
+    made that 100,000 trips into Python per layout, each waiting for the GIL while a worker held it (issue #10's
+    stall: one 500-row batch took 580 ms in a test of it). The count is now the C++ model's, and a paint is one trip
+    for all its tiles. A changed tile is repainted, not laid out again: the tiles of a uniform grid cannot move."""
+    from PySide6.QtWidgets import QApplication
+
     from ui.gallery import GalleryListing, GalleryModel, GalleryView
-
-    class CountingModel(GalleryModel):
-        calls = 0
-
-        def rowCount(self, parent=None):  # noqa: N802
-            CountingModel.calls += 1
-            return super().rowCount(parent)
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    model = CountingModel(library)
+    model = GalleryModel(library)
     view = GalleryView()
     qtbot.addWidget(view)
     try:
@@ -228,15 +246,17 @@ def test_a_changed_tile_is_repainted_without_laying_out_every_row(qtbot, library
         view.setModel(model)
         view.resize(800, 600)
         view.show()
-        qtbot.waitUntil(lambda: view.visible_rows() and view.visible_rows().start == 0, timeout=5000)
-        qtbot.wait(300)  # the batched layout of all rows finishes
-        CountingModel.calls = 0
-        view.setCurrentIndex(model.index(5))
-        model.dataChanged.emit(model.index(3), model.index(3))  # a thumbnail arrived
-        model.dataChanged.emit(model.index(0), model.index(20))  # day chips moved
-        qtbot.wait(300)
-        assert 0 < CountingModel.calls < 1000  # a repaint asks about the visible rows; a layout asks 3,000 times
-        assert view.visualRect(model.index(2999)).isValid()  # every row still laid out
+        qtbot.waitExposed(view)
+        laid_out = calls_from_qt([view.doItemsLayout] + [QApplication.processEvents] * 40)
+        assert view.visualRect(model.index(2999, 0)).isValid()  # every row laid out
+        assert sum(laid_out.values()) < 300, laid_out.most_common(3)  # 3,000 rows, a dozen tiles painted
+        view.setCurrentIndex(model.index(5, 0))
+        model.dataChanged.emit(model.index(3, 0), model.index(3, 0))  # a thumbnail arrived
+        model.dataChanged.emit(model.index(0, 0), model.index(2999, 0))  # every day chip may have moved
+        repainted = calls_from_qt([QApplication.processEvents] * 10)
+        assert 0 < sum(repainted.values()) < 50, repainted.most_common(3)
+        assert repainted["paintEvent"] >= 1 and repainted["paint"] == 0  # the tiles of a paint: one trip, not one each
+        assert view.visualRect(model.index(2999, 0)).isValid()
     finally:
         model.loader.stop()
         asyncio.set_event_loop(None)
@@ -315,3 +335,39 @@ def test_a_big_replaced_listing_is_freed_in_a_worker_and_one_still_held_is_left_
     gallery_model.set_rows(GalleryListing.of(rows_over_days(3, 1)))
     time.sleep(0.2)
     assert len(held) == DISPOSE_FROM  # still the caller's, whole
+
+
+def test_a_gallery_load_that_is_given_up_stops_its_workers_read(qapp, library):
+    """Ten searches typed in a row left ten listings of up to 100,000 rows reading at once, holding the GIL the
+    window needed (issue #10's search stall): a load closed before its full listing tells the worker to stop."""
+    from services.library import HistoryQuery
+    from tests.test_library import save
+    from ui.gallery import GalleryModel, load_gallery
+
+    for n in range(5):
+        save(library, prompt=f"fox {n}")
+    readers: list = []
+    real = library.gallery_with_ratings
+
+    def watched(query, limit=None, cancelled=None):
+        readers.append(cancelled)
+        return real(query, limit, cancelled=cancelled)
+
+    library.gallery_with_ratings = watched
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    model = GalleryModel(library)
+    try:
+
+        async def first_screen_then_give_up():
+            loads = load_gallery(model, library, HistoryQuery(), first_rows=2)
+            assert await loads.__anext__() is False  # the first 2 rows shown, the rest to come
+            assert not readers[0]()
+            await loads.aclose()  # what cancelling the browser's task does to it
+
+        loop.run_until_complete(asyncio.wait_for(first_screen_then_give_up(), 10))
+        assert readers[0]() and model.rowCount() == 2
+    finally:
+        model.loader.stop()
+        asyncio.set_event_loop(None)
+        loop.close()

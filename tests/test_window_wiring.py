@@ -115,7 +115,7 @@ def test_tiles_dragged_onto_a_board_join_it_and_selecting_the_board_filters_the_
         sidebar = window.organize.boards
         assert sidebar.isVisible() and sidebar.parent() is window.organize.area
         model = window.browser.gallery_model
-        mime = model.mimeData([model.index(0), model.index(2)])
+        mime = model.mimeData([model.index(0, 0), model.index(2, 0)])
         assert mime.hasFormat(IMAGE_SHA_MIME) and shas_of(mime) == [rows[0].sha256, rows[2].sha256]
         sidebar.new_board.setFocus()
         qtbot.keyClicks(sidebar.new_board, "Forest")

@@ -167,7 +167,7 @@ class Browser(QWidget):
                 if row is None and (complete or selected is None) and model.rowCount():
                     row = 0  # show the newest image rather than an empty viewer
                 if row is not None:
-                    self.gallery.setCurrentIndex(model.index(row))
+                    self.gallery.setCurrentIndex(model.index(row, 0))
             for name in await asyncio.to_thread(library.models_used):
                 self._add_model(name)
 
@@ -277,7 +277,7 @@ class Browser(QWidget):
         current = self.gallery.currentIndex()
         row = (current.row() if current.isValid() else -1) + delta
         if self.gallery_model is not None and 0 <= row < self.gallery_model.rowCount():
-            self.gallery.setCurrentIndex(self.gallery_model.index(row))
+            self.gallery.setCurrentIndex(self.gallery_model.index(row, 0))
 
     def focus_search(self) -> None:
         self.search.setFocus()
@@ -295,7 +295,7 @@ class Browser(QWidget):
         self.gallery_model.remove_keys({key_of(r) for r in rows})
         count = self.gallery_model.rowCount()
         if count:
-            self.gallery.setCurrentIndex(self.gallery_model.index(min(next_row, count - 1)))
+            self.gallery.setCurrentIndex(self.gallery_model.index(min(next_row, count - 1), 0))
 
     def restore(self, rows: list[tuple], query_version: int) -> None:
         """Rows an undo brought back: put in place when the query is the one they were deleted from."""

@@ -1,9 +1,14 @@
 """The gallery: a virtualized thumbnail grid that stays smooth with 100,000 images.
 
-QListView as a wrapping grid with uniform item sizes over a QAbstractListModel of plain tuples. data() answers with a
-cached pixmap or a placeholder and asks for the thumbnail once; worker threads decode with QImageReader at the
+QListView as a wrapping grid with uniform item sizes over a model of plain tuples. data() answers with a cached pixmap or a placeholder and asks for the thumbnail once; worker threads decode with QImageReader at the
 display size (QImage only, QPixmap made on the GUI thread); a byte-capped LRU holds the pixmaps; a generation
 counter drops results for a list that has changed.
+
+The model counts its rows in C++ (a QStandardItemModel with no items): QListView's layout asks the model for an
+index, and so for the row count, once per row (100,000 calls per layout). A Python rowCount made each of those a
+trip into Python, and while a worker thread held the GIL (a search reading its listing, a job saving an image) each
+trip waited up to the interpreter's switch interval: one 500-row layout batch took 580 ms instead of 16 in a test of
+it. The tuples stay in Python; the C++ count changes with them, in the same begin/end steps a view expects.
 
 Every index (row of a key, row of a thumbnail, day headers) counts positions from the END of the list, which
 prepending leaves unchanged: a new image costs O(1), a deletion or an undo O(rows above it), never a reset.
@@ -11,22 +16,28 @@ prepending leaves unchanged: a new image costs O(1), a deletion or an undo O(row
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPainter, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
-from services.library import GalleryRow, HistoryQuery, Library
+from services.library import GalleryRow, Library
 from ui.common import day_of, tr
-from ui.gallery_delegate import DAY_ROLE, ROW_ROLE, GalleryDelegate, status_label
-from ui.gallery_listing import DISPOSE_FROM, GalleryListing, date_of, dispose, key_of, order_of
+from ui.gallery_delegate import DAY_ROLE, ROW_ROLE, GalleryDelegate, rows_in, status_label
+from ui.gallery_listing import (  # noqa: F401 - load_gallery is the gallery's API
+    DISPOSE_FROM,
+    FIRST_ROWS,
+    GalleryListing,
+    date_of,
+    dispose,
+    key_of,
+    load_gallery,
+    order_of,
+)
 from ui.thumbnails import ThumbnailLoader
 
 R = GalleryRow
-VISIBLE_INSET = QPoint(8, 8)  # inside the cell margins, so indexAt() finds the first and last visible rows
 
 
 def make_row(**fields) -> tuple:
@@ -34,11 +45,16 @@ def make_row(**fields) -> tuple:
     return GalleryRow(**fields)
 
 
-class GalleryModel(QAbstractListModel):
+class GalleryModel(QStandardItemModel):
     countChanged = Signal(int)
 
     def __init__(self, library: Library, cache_mb: int = 96, parent=None):
-        super().__init__(parent)
+        super().__init__(0, 1, parent)
+        # Connected before any view: a change to the Python rows is applied after every view saw "rows about to be
+        # inserted/removed" (with the old rows) and before any sees "rows inserted/removed" (see _change).
+        self._apply = None
+        self.rowsInserted.connect(self._apply_change)
+        self.rowsRemoved.connect(self._apply_change)
         self.library = library
         self.rows: list[tuple] = []
         self._day_pos: set[int] = set()  # positions (from the end) of rows that start a day
@@ -63,8 +79,26 @@ class GalleryModel(QAbstractListModel):
         self._take(listing)
         self._pending.clear()
         self.loader.forget()
+        self.blockSignals(True)  # inside a reset: views learn the new count from modelReset, not from row signals
+        self.setRowCount(len(self.rows))
+        self.blockSignals(False)
         self.endResetModel()
         self.countChanged.emit(len(self.rows))
+
+    def _change(self, first: int, count: int, apply, insert: bool) -> None:
+        """Inserts or removes `count` C++ rows at `first`; `apply` changes the Python rows to match, between the
+        model's "about to" and "done" signals (by _apply_change)."""
+        self._apply = apply
+        try:
+            (self.insertRows if insert else self.removeRows)(first, count)
+        finally:
+            if self._apply is not None:  # the signals did not come (a count of 0): apply it anyway
+                self._apply_change()
+
+    def _apply_change(self, *_) -> None:
+        apply, self._apply = self._apply, None
+        if apply is not None:
+            apply()
 
     def extend(self, listing: GalleryListing) -> None:
         """The whole listing, after set_rows() showed its first rows: appended without a reset, so the scroll
@@ -77,10 +111,9 @@ class GalleryModel(QAbstractListModel):
             self.set_rows(listing)
             return
         if len(listing.rows) > n:
-            self.beginInsertRows(QModelIndex(), n, len(listing.rows) - 1)
-        self._take(listing)
-        if len(listing.rows) > n:
-            self.endInsertRows()
+            self._change(n, len(listing.rows) - n, lambda: self._take(listing), insert=True)
+        else:
+            self._take(listing)
         self.countChanged.emit(len(self.rows))
 
     def _take(self, listing: GalleryListing) -> None:
@@ -128,14 +161,16 @@ class GalleryModel(QAbstractListModel):
         """New results at the top (newest first), without reloading the list: O(new rows)."""
         if not rows:
             return
-        self.beginInsertRows(QModelIndex(), 0, len(rows) - 1)
-        self.rows[0:0] = rows
-        for i in range(len(rows)):
-            self._index_row(i)
-            self._mark_day(i)
-        if len(self.rows) > len(rows):
-            self._mark_day(len(rows))  # the old top row may now share the day of the row above it
-        self.endInsertRows()
+
+        def apply() -> None:
+            self.rows[0:0] = rows
+            for i in range(len(rows)):
+                self._index_row(i)
+                self._mark_day(i)
+            if len(self.rows) > len(rows):
+                self._mark_day(len(rows))  # the old top row may now share the day of the row above it
+
+        self._change(0, len(rows), apply, insert=True)
         self.countChanged.emit(len(self.rows))
 
     def remove_keys(self, keys: set) -> None:
@@ -149,19 +184,21 @@ class GalleryModel(QAbstractListModel):
     def _remove_at(self, i: int) -> None:
         row = self.rows[i]
         position = len(self.rows) - 1 - i
-        self.beginRemoveRows(QModelIndex(), i, i)
-        del self.rows[i]
-        self._key_pos.pop(key_of(row), None)
-        if row[R.SHA256] and self._sha_pos.get(row[R.SHA256]) == position:
-            del self._sha_pos[row[R.SHA256]]
-        self._day_pos = {p - 1 if p > position else p for p in self._day_pos if p != position}
-        for above in range(i):
-            self._index_row(above)
+
+        def apply() -> None:
+            del self.rows[i]
+            self._key_pos.pop(key_of(row), None)
+            if row[R.SHA256] and self._sha_pos.get(row[R.SHA256]) == position:
+                del self._sha_pos[row[R.SHA256]]
+            self._day_pos = {p - 1 if p > position else p for p in self._day_pos if p != position}
+            for above in range(i):
+                self._index_row(above)
+            if i < len(self.rows):
+                self._mark_day(i)
+
+        self._change(i, 1, apply, insert=False)
         if i < len(self.rows):
-            self._mark_day(i)
-        self.endRemoveRows()
-        if i < len(self.rows):
-            index = self.index(i)
+            index = self.index(i, 0)
             self.dataChanged.emit(index, index, [DAY_ROLE])
 
     def insert_rows(self, rows: list[tuple]) -> None:
@@ -170,16 +207,18 @@ class GalleryModel(QAbstractListModel):
             if key_of(row) in self._key_pos:
                 continue
             i = self._insertion_point(row)
-            self.beginInsertRows(QModelIndex(), i, i)
-            position = len(self.rows) - i  # the new row's position from the end
-            self._day_pos = {p + 1 if p >= position else p for p in self._day_pos}
-            self.rows.insert(i, row)
-            for k in range(i + 1):
-                self._index_row(k)
-            self._mark_day(i)
-            if i + 1 < len(self.rows):
-                self._mark_day(i + 1)
-            self.endInsertRows()
+
+            def apply(i=i, row=row) -> None:
+                position = len(self.rows) - i  # the new row's position from the end
+                self._day_pos = {p + 1 if p >= position else p for p in self._day_pos}
+                self.rows.insert(i, row)
+                for k in range(i + 1):
+                    self._index_row(k)
+                self._mark_day(i)
+                if i + 1 < len(self.rows):
+                    self._mark_day(i + 1)
+
+            self._change(i, 1, apply, insert=True)
         self.countChanged.emit(len(self.rows))
 
     def _insertion_point(self, row: tuple) -> int:
@@ -198,7 +237,7 @@ class GalleryModel(QAbstractListModel):
         if i is None:
             return
         self.rows[i] = tuple(GalleryRow._make(self.rows[i])._replace(**changes))  # plain, as the listing's rows
-        index = self.index(i)
+        index = self.index(i, 0)
         self.dataChanged.emit(index, index)
 
     def set_edge(self, edge: int) -> None:
@@ -209,12 +248,9 @@ class GalleryModel(QAbstractListModel):
         self.loader.forget()
         self.generation += 1
         if self.rows:
-            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1))
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, 0))
 
     # --- Qt model --------------------------------------------------------------------------------------------
-
-    def rowCount(self, parent=None):
-        return 0 if parent is not None and parent.isValid() else len(self.rows)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or index.row() >= len(self.rows):
@@ -271,40 +307,11 @@ class GalleryModel(QAbstractListModel):
             self._cache_bytes -= old.width() * old.height() * 4
         position = self._sha_pos.get(sha)
         if position is not None:
-            index = self.index(self._row_at(position))
+            index = self.index(self._row_at(position), 0)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
     def cache_bytes(self) -> int:
         return self._cache_bytes
-
-
-# Rows shown before the rest is read: a screen of the smallest tiles on a 4K display, and the window asks for three
-# of its screens when more. 1,500 made a two-word search walk 28,000 generations for its first screen (50-60 ms of
-# its 80-90 at 100,000 images); the rest follows in 0.1-0.6 s, appended without moving the view.
-FIRST_ROWS = 600
-
-
-async def load_gallery(
-    model: GalleryModel, library: Library, query: HistoryQuery, first_rows: int = FIRST_ROWS
-) -> AsyncIterator[bool]:
-    """Shows the first screens of a query at once, then all of it: a 100,000-image library or a broad search
-    paints in tens of ms instead of waiting ~0.5 s for every row. Yields after each step; True when complete."""
-
-    def listing(limit: int | None) -> GalleryListing:
-        turns = library.thread_turns() if query.threads_collapsed else {}
-        rows, ratings = library.gallery_with_ratings(query, limit)
-        listing = GalleryListing.of(rows, turns, days=not query.by_rating)
-        listing.ratings = ratings
-        return listing
-
-    first = await asyncio.to_thread(listing, first_rows)
-    model.set_rows(first)
-    complete = len(first.rows) < first_rows
-    yield complete
-    if not complete:
-        everything = await asyncio.to_thread(listing, None)
-        model.extend(everything)
-        yield True
 
 
 class GalleryView(QListView):
@@ -326,9 +333,14 @@ class GalleryView(QListView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setSpacing(0)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # the model's C++ flags say editable
         self.setItemDelegate(GalleryDelegate(self))
         self.setAccessibleName(tr("Gallery"))
         self.verticalScrollBar().setSingleStep(24)
+
+    def keyboardSearch(self, search: str) -> None:  # noqa: N802 (Qt's virtual)
+        """Off: Qt's matches typed letters against the text of every row, a call into Python per row (100,000 at a
+        key press), and tiles have no text. The window's shortcuts take the letters they use."""
 
     def dataChanged(self, top_left, bottom_right, roles=()):  # noqa: N802 (Qt's virtual slot)
         # Repaint only: QListView lays out every row (20,000 Python rowCount calls) on any dataChanged; uniform tiles.
@@ -353,14 +365,12 @@ class GalleryView(QListView):
         return max(FIRST_ROWS, 3 * tiles)
 
     def visible_rows(self) -> range:
-        model = self.model()
-        if model is None or model.rowCount() == 0:
-            return range(0)
-        area = self.viewport().rect()
-        first = self.indexAt(area.topLeft() + VISIBLE_INSET)
-        # The bottom-left cell: the bottom-right corner often falls in the strip beside the last column.
-        last_line = self.indexAt(QPoint(area.left() + VISIBLE_INSET.x(), area.bottom() - VISIBLE_INSET.y()))
-        columns = max(1, area.width() // max(1, self.gridSize().width()))
-        start = first.row() if first.isValid() else 0
-        end = last_line.row() + columns - 1 if last_line.isValid() else model.rowCount() - 1
-        return range(start, min(end, model.rowCount() - 1) + 1)
+        return rows_in(self, self.viewport().rect())
+
+    def paintEvent(self, event):  # noqa: N802 (Qt's virtual)
+        if self.model() is None or self.model().rowCount() == 0:
+            super().paintEvent(event)
+            return
+        painter = QPainter(self.viewport())
+        self.itemDelegate().paint_area(painter, event.rect())
+        painter.end()

@@ -3,18 +3,14 @@ can be dropped on a board. Kept apart from ui/gallery.py, which is at its size l
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-
 from services.library import GalleryRow
 from ui.boards import IMAGE_SHA_MIME, image_mime
 from ui.gallery import GalleryModel
 
-DRAGGABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
-
 
 class DraggableGalleryModel(GalleryModel):
-    def flags(self, index):
-        return DRAGGABLE if index.isValid() else Qt.ItemFlag.NoItemFlags
+    """Its rows are draggable by the C++ model's own flags (enabled, selectable, draggable; asked per painted tile,
+    so not answered in Python); the view accepts no drops and edits nothing."""
 
     def mimeTypes(self):  # noqa: N802 - Qt's name
         return [IMAGE_SHA_MIME]

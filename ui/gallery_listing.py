@@ -1,16 +1,25 @@
-"""A gallery query's rows and their indexes, built in a worker thread, and the row keys the model orders them by.
+"""A gallery query's rows and their indexes, built in a worker thread (load_gallery), and the row keys the model orders
+them by.
 
 Positions count from the END of the list (see ui/gallery.py), which prepending leaves unchanged."""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import sys
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from services.errors import Cancelled
 from services.library import GalleryRow as R
+
+if TYPE_CHECKING:
+    from services.library import HistoryQuery, Library
+    from ui.gallery import GalleryModel
 
 
 def date_of(row: tuple):
@@ -56,6 +65,45 @@ def compute_day_starts(rows: list[tuple]) -> set[int]:
             starts.add(i)
             previous = day
     return starts
+
+
+# Rows shown before the rest is read: a screen of the smallest tiles on a 4K display, and the window asks for three
+# of its screens when more. 1,500 made a two-word search walk 28,000 generations for its first screen (50-60 ms of
+# its 80-90 at 100,000 images); the rest follows in 0.1-0.6 s, appended without moving the view.
+FIRST_ROWS = 600
+
+
+async def load_gallery(
+    model: GalleryModel, library: Library, query: HistoryQuery, first_rows: int = FIRST_ROWS
+) -> AsyncIterator[bool]:
+    """Shows the first screens of a query at once, then all of it: a 100,000-image library or a broad search
+    paints in tens of ms instead of waiting ~0.5 s for every row. Yields after each step; True when complete.
+
+    Closed or cancelled (a newer query took over), it stops its worker's read too: a worker cannot be cancelled,
+    and ten searches typed in a row left ten listings of up to 100,000 rows running at once, which held the GIL
+    the window needed."""
+    stop = threading.Event()
+
+    def listing(limit: int | None) -> GalleryListing:
+        turns = library.thread_turns() if query.threads_collapsed else {}
+        rows, ratings = library.gallery_with_ratings(query, limit, cancelled=stop.is_set)
+        if stop.is_set():
+            raise Cancelled()
+        listing = GalleryListing.of(rows, turns, days=not query.by_rating)
+        listing.ratings = ratings
+        return listing
+
+    try:
+        first = await asyncio.to_thread(listing, first_rows)
+        model.set_rows(first)
+        complete = len(first.rows) < first_rows
+        yield complete
+        if not complete:
+            everything = await asyncio.to_thread(listing, None)
+            model.extend(everything)
+            yield True
+    finally:
+        stop.set()
 
 
 DISPOSE_FROM = 5000  # rows: a smaller listing is freed where it is dropped

@@ -215,8 +215,8 @@ class RefineControls(QObject):
         # The browser has no select-by-key method yet (another part owns it): its model and view are used directly.
         position = model.row_of(image_id) if model is not None else None
         if position is not None:
-            self.browser.gallery.setCurrentIndex(model.index(position))
-            self.browser.gallery.scrollTo(model.index(position))
+            self.browser.gallery.setCurrentIndex(model.index(position, 0))
+            self.browser.gallery.scrollTo(model.index(position, 0))
             return
         rows = await asyncio.to_thread(self.library.gallery_rows, [image_id])
         if rows and self.details is not None:

@@ -214,7 +214,7 @@ def measure_gallery(library_root: Path, jumps: int, queries: int, scroll_positio
     def visible_painted():
         rows = view.visible_rows()
         return bool(rows) and all(
-            model.index(r).data(Qt.ItemDataRole.DecorationRole) is not None for r in rows if r < model.rowCount()
+            model.index(r, 0).data(Qt.ItemDataRole.DecorationRole) is not None for r in rows if r < model.rowCount()
         )
 
     started = time.perf_counter()
@@ -233,7 +233,7 @@ def measure_gallery(library_root: Path, jumps: int, queries: int, scroll_positio
     for _ in range(jumps):
         row = rng.randrange(model.rowCount())
         started = time.perf_counter()
-        view.scrollTo(model.index(row), view.ScrollHint.PositionAtTop)
+        view.scrollTo(model.index(row, 0), view.ScrollHint.PositionAtTop)
         pump_until(visible_painted)
         view.viewport().repaint()
         jump_times.append((time.perf_counter() - started) * 1000)
@@ -269,7 +269,9 @@ def measure_gallery(library_root: Path, jumps: int, queries: int, scroll_positio
         pass
     total = model.rowCount()
     for k in range(scroll_positions):
-        view.scrollTo(model.index(int(k * (total - 1) / max(1, scroll_positions - 1))), view.ScrollHint.PositionAtTop)
+        view.scrollTo(
+            model.index(int(k * (total - 1) / max(1, scroll_positions - 1)), 0), view.ScrollHint.PositionAtTop
+        )
         pump_until(visible_painted, 5)
     rss = rss_mb()
     model.loader.stop()
@@ -640,7 +642,7 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
                 await asyncio.sleep(0.05)
             phase[-1] = "selection"
             for i in range(selections):
-                gallery.setCurrentIndex(model.index(i * 7 % model.rowCount()))
+                gallery.setCurrentIndex(model.index(i * 7 % model.rowCount(), 0))
                 await asyncio.sleep(0.03)
             delete, undo = action("Delete"), action("Undo delete")
             changes = [0]  # rows removed, inserted or reset: a deletion or an undo has reached the grid
@@ -652,7 +654,7 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
                 signal.connect(changed)
             phase[-1] = "delete"
             for i in range(deletions):
-                index = model.index(40 + i)
+                index = model.index(40 + i, 0)
                 gallery.setCurrentIndex(index)
                 gallery.selectionModel().select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
                 seen = changes[0]
