@@ -371,3 +371,31 @@ def test_a_gallery_load_that_is_given_up_stops_its_workers_read(qapp, library):
         model.loader.stop()
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def test_a_paint_asks_for_its_tiles_thumbnails_at_once(qtbot, library):
+    """Each request took the thumbnail workers' lock, and each handover of that lock is a trip through the
+    scheduler while the workers decode: a paint hands over all of its tiles' requests in one."""
+    from ui.gallery import GalleryListing, GalleryModel, GalleryView
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    model = GalleryModel(library)
+    batches: list[list] = []
+    real = model.loader.request_many
+    model.loader.request_many = lambda requests: (batches.append(list(requests)), real(requests))[1]
+    view = GalleryView()
+    qtbot.addWidget(view)
+    try:
+        model.set_rows(GalleryListing.of(rows_over_days(200, 3)))
+        view.setModel(model)
+        view.resize(800, 600)
+        view.show()
+        qtbot.waitUntil(lambda: bool(batches), timeout=5000)
+        asked = [sha for batch in batches for _, sha, _, _ in batch]
+        assert len(asked) >= 6 and len(set(asked)) == len(asked)  # every tile on screen, each once
+        assert len(batches) < len(asked)
+    finally:
+        model.loader.stop()
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -16,6 +16,7 @@ prepending leaves unchanged: a new image costs O(1), a deletion or an undo O(row
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -68,6 +69,7 @@ class GalleryModel(QStandardItemModel):
         self._cache_bytes = 0
         self._cache_cap = cache_mb * 2**20
         self._pending: set[str] = set()
+        self._requests: list | None = None  # inside requests_together()
         self.loader = ThumbnailLoader(library, self._thumbnail_ready)
         self.device_pixel_ratio = 1.0
 
@@ -289,10 +291,28 @@ class GalleryModel(QStandardItemModel):
             return pixmap
         if sha not in self._pending:
             self._pending.add(sha)
-            edge = int(self.edge * self.device_pixel_ratio)
-            dropped = self.loader.request(self.generation, sha, str(self.library.root / row[R.PATH]), edge)
-            self._pending.difference_update(dropped)  # asked again when they come back into view
+            request = (
+                self.generation,
+                sha,
+                str(self.library.root / row[R.PATH]),
+                int(self.edge * self.device_pixel_ratio),
+            )
+            if self._requests is not None:
+                self._requests.append(request)
+            else:
+                self._pending.difference_update(self.loader.request_many([request]))
         return None
+
+    @contextlib.contextmanager
+    def requests_together(self):
+        """The thumbnails asked for inside, handed to the loader at once at the end (a paint's tiles)."""
+        self._requests = []
+        try:
+            yield
+        finally:
+            requests, self._requests = self._requests, None
+            if requests:
+                self._pending.difference_update(self.loader.request_many(requests))  # asked again when back in view
 
     def _thumbnail_ready(self, generation: int, sha: str, image: QImage | None) -> None:
         self._pending.discard(sha)

@@ -87,13 +87,14 @@ class GalleryDelegate(QStyledItemDelegate):
         option = QStyleOptionViewItem()
         view.initViewItemOption(option)
         state = option.state
-        for row in rows_in(view, area):
-            index = model.index(row, 0)
-            option.rect = view.visualRect(index)
-            if option.rect.intersects(area):
-                selected = selection is not None and selection.isSelected(index)
-                option.state = state | QStyle.StateFlag.State_Selected if selected else state
-                self.paint(painter, option, index)
+        with model.requests_together():
+            for row in rows_in(view, area):
+                index = model.index(row, 0)
+                option.rect = view.visualRect(index)
+                if option.rect.intersects(area):
+                    selected = selection is not None and selection.isSelected(index)
+                    option.state = state | QStyle.StateFlag.State_Selected if selected else state
+                    self.paint(painter, option, index)
 
     def sizeHint(self, option, index):
         edge = self.view.edge

@@ -36,15 +36,17 @@ class ThumbnailLoader:
         for thread in self._threads:
             thread.start()
 
-    def request(self, generation: int, sha: str, path: str, edge: int) -> list[str]:
-        """Queues one thumbnail; returns the shas of the oldest requests dropped to make room (far off screen)."""
+    def request_many(self, requests: list[tuple[int, str, str, int]]) -> list[str]:
+        """Queues (generation, sha, path, edge) requests at once (a paint's tiles take the workers' lock once, not once
+        each: each handover of that lock is a trip through the scheduler while the workers run). Returns the shas of
+        the oldest requests dropped to make room (far off screen)."""
         dropped: list[tuple] = []
         with self._cv:
-            self._queue.append((generation, sha, path, edge))
+            self._queue.extend(requests)
             if len(self._queue) > 400:
                 dropped = self._queue[:200]
                 del self._queue[:200]
-            self._cv.notify()
+            self._cv.notify(len(requests))
         return [d[1] for d in dropped]
 
     def forget(self) -> None:
