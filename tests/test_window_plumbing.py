@@ -399,3 +399,43 @@ def test_a_paint_asks_for_its_tiles_thumbnails_at_once(qtbot, library):
         model.loader.stop()
         asyncio.set_event_loop(None)
         loop.close()
+
+
+@pytest.mark.parametrize("edge", [None, 96, 192])
+def test_the_rows_a_paint_looks_at_hold_every_tile_it_shows(qtbot, library, edge):
+    """rows_in finds the tiles of an area from Qt's positions of two tiles; compared with every row's rectangle,
+    scrolled anywhere, for the default tiles and the thumbnail slider's sizes."""
+    from PySide6.QtCore import QRect
+
+    from ui.gallery import GalleryListing, GalleryModel, GalleryView
+    from ui.gallery_delegate import rows_in
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    model = GalleryModel(library)
+    view = GalleryView()
+    qtbot.addWidget(view)
+    rng = random.Random(edge)
+    try:
+        model.set_rows(GalleryListing.of(rows_over_days(500, 4)))
+        view.setModel(model)
+        if edge:
+            view.set_edge(edge)
+        view.resize(900, 640)
+        view.show()
+        qtbot.waitUntil(lambda: view.visualRect(model.index(499, 0)).isValid(), timeout=5000)
+        bar = view.verticalScrollBar()
+        top = view.visualRect(model.index(0, 0)).top()
+        columns = next(r for r in range(1, 500) if view.visualRect(model.index(r, 0)).top() != top)
+        for _ in range(12):
+            bar.setValue(rng.randint(0, bar.maximum()))
+            area = QRect(rng.randint(0, 800), rng.randint(0, 600), rng.randint(1, 400), rng.randint(1, 400))
+            shown = {r for r in range(500) if view.visualRect(model.index(r, 0)).intersects(area)}
+            found = rows_in(view, area)
+            assert shown <= set(found)
+            if shown:  # whole lines, the ones the area meets
+                assert min(shown) - columns < found.start and found.stop <= max(shown) + 1 + columns
+    finally:
+        model.loader.stop()
+        asyncio.set_event_loop(None)
+        loop.close()

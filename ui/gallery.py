@@ -392,5 +392,5 @@ class GalleryView(QListView):
             super().paintEvent(event)
             return
         painter = QPainter(self.viewport())
-        self.itemDelegate().paint_area(painter, event.rect())
+        self.itemDelegate().paint_area(painter, event.region())
         painter.end()

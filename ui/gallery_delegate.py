@@ -4,7 +4,7 @@ failed attempt's reason."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen, QRegion
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from services.library import GalleryRow
@@ -58,16 +58,17 @@ def rows_in(view, area: QRect) -> range:
     count = model.rowCount() if model is not None else 0
     if count == 0:
         return range(0)
-    top = view.visualRect(model.index(0, 0)).top()
-    low, high = 1, min(count, 4096)  # the first row of the second line (the columns); rows below `low` are on the first
-    while low < high:
+    first = view.visualRect(model.index(0, 0))
+    top, height = first.top(), max(1, first.height())  # equal tiles: the first one's size is every line's
+    below = view.indexAt(QPoint(first.left() + 1, top + height + 1))  # the first row of the second line: the columns
+    low, high = (below.row(), below.row()) if below.row() > 0 else (1, min(count, 4096))
+    while low < high:  # not laid out there yet, or a single line: found from the rows of the first line
         middle = (low + high) // 2
         rect = view.visualRect(model.index(middle, 0))
         if rect.isValid() and rect.top() == top:
             low = middle + 1
         else:
             high = middle
-    height = max(1, view.gridSize().height())
     first_line, last_line = max(0, (area.top() - top) // height), max(0, (area.bottom() - top) // height)
     return range(min(count, first_line * low), min(count, (last_line + 1) * low))
 
@@ -77,21 +78,22 @@ class GalleryDelegate(QStyledItemDelegate):
         super().__init__(view)
         self.view = view
 
-    def paint_area(self, painter: QPainter, area: QRect) -> None:
+    def paint_area(self, painter: QPainter, area: QRegion) -> None:
         """Every tile that meets `area` of the view's viewport, in one call from Qt into Python. QListView's own
         paintEvent calls the delegate and the model's flags once per tile, and each call from Qt into Python waits
         for the GIL while a worker thread holds it (up to the switch interval, 5 ms): a screen of tiles took
-        120 ms to paint while a search read its rows in a worker."""
+        120 ms to paint while a search read its rows in a worker. Only the tiles in the region: two tiles that
+        changed far apart (a selection moved) repaint two tiles, not every tile of the rectangle around both."""
         view = self.view
         model, selection = view.model(), view.selectionModel()
         option = QStyleOptionViewItem()
         view.initViewItemOption(option)
         state = option.state
         with model.requests_together():
-            for row in rows_in(view, area):
+            for row in rows_in(view, area.boundingRect()):
                 index = model.index(row, 0)
                 option.rect = view.visualRect(index)
-                if option.rect.intersects(area):
+                if area.intersects(option.rect):
                     selected = selection is not None and selection.isSelected(index)
                     option.state = state | QStyle.StateFlag.State_Selected if selected else state
                     self.paint(painter, option, index)
