@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from services.app import enable_crash_log, setup_logging
+from services.app import enable_crash_log, freeze_startup_objects, setup_logging
 from ui.appearance import apply_color_scheme, wants_dark  # noqa: F401 - wants_dark is part of this module's API
 
 if TYPE_CHECKING:
@@ -240,6 +240,7 @@ def run_window(services: Services, self_test: bool = False) -> int:
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         window.build_parts()
+        freeze_startup_objects()
         closed = loop.create_future()
         app.aboutToQuit.connect(lambda: closed.done() or closed.set_result(0))
         with loop:

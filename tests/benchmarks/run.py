@@ -572,7 +572,7 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
     from PySide6.QtGui import QAction
     from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton, QSpinBox
 
-    from services.app import Services
+    from services.app import Services, freeze_startup_objects
     from ui.editor import PromptEditor
     from ui.gallery import GalleryView
 
@@ -614,6 +614,7 @@ def measure_window_stall(library_root: Path, selections: int = 50, deletions: in
             gallery = window.findChild(GalleryView)
             model = gallery.model()
             await until(lambda: model.rowCount() > 1000)
+            freeze_startup_objects()  # as ui/app.py does once the window's parts are built
             await asyncio.sleep(1.0)  # discovery and the first thumbnails
             gaps, last, worst = [], [time.perf_counter()], {}
             phase.append("jobs")
