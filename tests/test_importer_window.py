@@ -165,3 +165,53 @@ def test_a_dropped_file_that_is_not_an_image_is_said_so(tmp_path):
     junk.write_bytes(b"<html>not an image</html>")
     dropped = read_dropped(junk)  # what dropped_image runs in a worker thread
     assert not dropped.is_image and dropped.problem == "page.png is not an image Atelier can read."
+
+
+def _children_end(qtbot) -> None:
+    import multiprocessing
+
+    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=20_000)
+
+
+def test_the_folder_dialog_starts_the_import_s_processes_and_the_chosen_folder_runs_in_them(
+    qtbot, library, tmp_path, monkeypatch
+):
+    """Add folder… starts the child and its readers while the dialog is open (~0.5 s of start-up passes while the
+    artist chooses); the folder chosen is imported by those very processes, which end after it."""
+    from PySide6.QtWidgets import QFileDialog
+
+    import services.library.import_process as import_process
+
+    folder = folder_of(tmp_path, 12)
+    started: list = []
+    real = import_process.ImportProcesses.__init__
+
+    def counted(self, root):
+        real(self, root)
+        started.append(self)
+
+    monkeypatch.setattr(import_process.ImportProcesses, "__init__", counted)
+    panel = ImportPanel(library)
+    qtbot.addWidget(panel)
+    panel.ask_and_import()
+    dialog = next(w for w in panel.findChildren(QFileDialog))
+    qtbot.waitUntil(lambda: len(started) == 1 and started[0].wait_ready(0.2), timeout=20_000)  # before any choice
+    with qtbot.waitSignal(panel.finished, timeout=20_000) as finished:
+        dialog.fileSelected.emit(str(folder))
+    assert finished.args[0]["added"] == 12 and len(started) == 1  # no second set of processes
+    _children_end(qtbot)
+
+
+def test_a_folder_dialog_cancelled_ends_the_processes_it_started(qtbot, library, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    panel = ImportPanel(library)
+    qtbot.addWidget(panel)
+    panel.ask_and_import()
+    dialog = next(w for w in panel.findChildren(QFileDialog))
+    import multiprocessing
+
+    qtbot.waitUntil(lambda: len(multiprocessing.active_children()) >= 2, timeout=20_000)
+    dialog.reject()
+    _children_end(qtbot)
+    assert not panel.running and library.count_images() == 0
