@@ -1,8 +1,9 @@
 """The gallery: a virtualized thumbnail grid that stays smooth with 100,000 images.
 
-QListView as a wrapping grid with uniform item sizes over a model of plain tuples. data() answers with a cached pixmap or a placeholder and asks for the thumbnail once; worker threads decode with QImageReader at the
-display size (QImage only, QPixmap made on the GUI thread); a byte-capped LRU holds the pixmaps; a generation
-counter drops results for a list that has changed.
+QListView as a wrapping grid with uniform item sizes over a model of plain tuples. data() answers with a cached
+pixmap or a placeholder and asks for the thumbnail once; worker threads decode with QImageReader at the display size
+(QImage only, QPixmap made on the GUI thread); a byte-capped LRU holds the pixmaps; a generation counter drops
+results for a list that has changed.
 
 The model counts its rows in C++ (a QStandardItemModel with no items): QListView's layout asks the model for an
 index, and so for the row count, once per row (100,000 calls per layout). A Python rowCount made each of those a
