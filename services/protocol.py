@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 
+from services import json_lifting
 from services.api_errors import (  # noqa: F401 (error_from_response and parse_duration: re-exported)
     TRANSIENT_STATUSES,
     error_from_response,
@@ -100,8 +100,8 @@ def generate_content_body(
 def decode_json(raw: bytes, http_status: int, content_type: str = "") -> dict:
     """The body as a dict, or ApiError describing what arrived instead (HTML, text, half a body)."""
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        value = json_lifting.loads(raw)  # json.loads, without holding the GIL for the images' length
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise not_json_error(raw, http_status, content_type) from None
     if not isinstance(value, dict):
         raise ApiError(
