@@ -1,11 +1,10 @@
-"""json.loads for response bodies that carry images, without holding the GIL for the length of the images.
+"""json.loads for bodies that carry images, without holding the GIL for the length of the images.
 
-json.loads is C code that never lets another thread run: a 27 MB body of four 2K images held the GIL for ~50 ms in
-a worker, and the window's GUI thread, needing the GIL for its next event, waited as long. Here each long string
-without escapes (base64 is made of letters, digits, + / =) is found with bytes.find, which takes ~1 ms per 7 MB,
-cut out and replaced by a short placeholder; the rest, now small, goes to json.loads; the strings are put back
-decoded from ASCII (~1 ms per 7 MB). Anything unexpected (a long key, a string that is not plain ASCII) leaves the
-body to json.loads as it is, so the result is always exactly json.loads's.
+json.loads is C code that never lets another thread run: a 27 MB body of four 2K images held the GIL ~50 ms in a
+worker (90-200 ms for a 20 MB stream event), and the window's GUI thread, needing the GIL for its next event,
+waited as long. Here the long values of the image keys (IMAGE_KEYS: base64, so no escapes) are found with
+bytes.find (~1 ms per 7 MB) and replaced by short placeholders; the rest, now small, goes to json.loads; the values
+come back as memoryviews of the body, which protocol._decode_image decodes in 1 MB slices without a copy.
 """
 
 from __future__ import annotations
@@ -13,61 +12,62 @@ from __future__ import annotations
 import json
 from typing import Any
 
-LIFT_FROM = 64 * 1024  # characters: a string this long is an image (or a long text), worth cutting out
-BODY_FROM = 1 << 20  # bytes: smaller bodies go to json.loads directly
+LIFT_FROM = 64 * 1024  # characters: an image key's value this long is cut out
+IMAGE_KEYS = (b'"data"', b'"bytesBase64Encoded"')  # inlineData.data (:generateContent), :predict's images
 _MARK = "\x00atelier-lifted:"
 
 
-def loads(raw: bytes) -> Any:
-    """json.loads(raw), with the long plain strings of a big body cut out first (see the module's docstring)."""
-    if len(raw) < BODY_FROM:
-        return json.loads(raw)
-    lifted: list[tuple[int, int]] = []
-    pieces: list[bytes] = []
-    kept_from = 0
-    at = raw.find(b'"')
-    while at >= 0:
-        end = _closing_quote(raw, at)
-        if end < 0:
-            return json.loads(raw)  # a string never closed: json.loads says so
-        if end - at - 1 >= LIFT_FROM and raw.find(b"\\", at + 1, end) < 0 and raw[at + 1 : end].isascii():
-            pieces += (raw[kept_from:at], json.dumps(f"{_MARK}{len(lifted)}").encode("ascii"))
-            lifted.append((at + 1, end))
-            kept_from = end + 1
-        at = raw.find(b'"', end + 1)
-    if not lifted:
-        return json.loads(raw)
-    pieces.append(raw[kept_from:])
-    value = json.loads(b"".join(pieces))
-    put_back = _PutBack(raw, lifted)
-    value = put_back(value)
-    return value if put_back.count == len(lifted) else json.loads(raw)  # a lifted key: not worth the trouble
+def loads(raw: bytes | bytearray, start: int = 0, end: int | None = None) -> Any:
+    """json.loads(raw[start:end]), the long values of IMAGE_KEYS as memoryviews of `raw`."""
+    end = len(raw) if end is None else end
+    view = memoryview(raw)
+    pieces: list = []
+    lifted: list[memoryview] = []
+    copied = start
+    for key in IMAGE_KEYS:
+        scan = start
+        while (found := raw.find(key, scan, end)) >= 0:
+            value_start, value_end = _string_after(raw, found + len(key), end)
+            scan = max(value_end, found + len(key))
+            if value_end - value_start >= LIFT_FROM and raw.find(b"\\", value_start, value_end) < 0:
+                pieces.append((value_start, value_end))
+    if not pieces:
+        return json.loads(raw[start:end] if (start, end) != (0, len(raw)) else raw)
+    parts: list = []
+    for value_start, value_end in sorted(pieces):
+        parts += (view[copied:value_start], b"\\u0000atelier-lifted:%d" % len(lifted))
+        lifted.append(view[value_start:value_end])
+        copied = value_end
+    parts.append(view[copied:end])
+    return _put_back(json.loads(b"".join(parts)), lifted)
 
 
-def _closing_quote(raw: bytes, opening: int) -> int:
-    """Where the string opened at `opening` closes: the next quote not escaped by an odd run of backslashes."""
-    end = raw.find(b'"', opening + 1)
-    while end >= 0:
-        backslashes = 0
-        while raw[end - 1 - backslashes] == 0x5C:
-            backslashes += 1
-        if backslashes % 2 == 0:
-            return end
-        end = raw.find(b'"', end + 1)
-    return -1
+def _string_after(raw: bytes | bytearray, i: int, end: int) -> tuple[int, int]:
+    """(start, end) of the string value after a key ending at `i` (`: "..."`), or (i, i) when there is none."""
+    i = _skip_space(raw, i, end)
+    if i >= end or raw[i] != 0x3A:  # ':'
+        return i, i
+    i = _skip_space(raw, i + 1, end)
+    if i >= end or raw[i] != 0x22:  # '"'
+        return i, i
+    close = raw.find(b'"', i + 1, end)
+    return (i + 1, close) if close >= 0 else (i, i)
 
 
-class _PutBack:
-    def __init__(self, raw: bytes, lifted: list[tuple[int, int]]):
-        self.raw, self.lifted, self.count = raw, lifted, 0
+def _skip_space(raw: bytes | bytearray, i: int, end: int) -> int:
+    while i < end and raw[i] in b" \t\r\n":
+        i += 1
+    return i
 
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, str) and value.startswith(_MARK):
-            self.count += 1
-            start, end = self.lifted[int(value[len(_MARK) :])]
-            return self.raw[start:end].decode("ascii")
-        if isinstance(value, dict):
-            return {key: self(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self(item) for item in value]
-        return value
+
+def _put_back(value: Any, lifted: list[memoryview]) -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _put_back(item, lifted)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            value[i] = _put_back(item, lifted)
+    elif isinstance(value, str) and value.startswith(_MARK) and value[len(_MARK) :].isdigit():
+        index = int(value[len(_MARK) :])
+        return lifted[index] if index < len(lifted) else value
+    return value

@@ -100,7 +100,7 @@ def generate_content_body(
 def decode_json(raw: bytes, http_status: int, content_type: str = "") -> dict:
     """The body as a dict, or ApiError describing what arrived instead (HTML, text, half a body)."""
     try:
-        value = json_lifting.loads(raw)  # json.loads, without holding the GIL for the images' length
+        value = json_lifting.loads(raw)  # the images as views: json.loads does not hold the GIL for their length
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise not_json_error(raw, http_status, content_type) from None
     if not isinstance(value, dict):

@@ -3,24 +3,20 @@ thread, the events merged into one GenerateContentResponse.
 
 An event is `data: <a whole GenerateContentResponse JSON>` ended by a blank line; one can be 20 MB (an image).
 The event loop only appends chunks to a list and looks for the blank line in each new chunk (no quadratic copies).
-`read_event` runs in a worker thread; it lifts long base64 strings out of the JSON before `json.loads` (which holds
-the GIL for its whole run: 90-200 ms on a 20 MB event here, enough to stall the window) and hands them on as
-memoryviews, decoded later in 1 MB slices.
+`read_event` runs in a worker thread; it reads the JSON with json_lifting, which keeps json.loads from holding the
+GIL for the images' length and hands them on as memoryviews, decoded later in 1 MB slices.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
+from services import json_lifting
 from services.api_errors import error_from_envelope, not_json_error
 from services.errors import ApiError
 from services.protocol import _decode_image, get
 from services.status import ErrorKind
 from services.types import ReceivedImage
-
-BIG_STRING = 64 * 1024  # strings at least this long are lifted out of the JSON before it is parsed
-_MARK = "\x00big"
 
 
 class StreamSupport:
@@ -113,7 +109,7 @@ def read_event(chunks: list[bytes], *, last: bool = False) -> EventReading | Non
     if end - start < 16 and raw[start:end].strip() == b"[DONE]":
         return None
     try:
-        value = loads_lifting_big_strings(raw, start, end)
+        value = json_lifting.loads(raw, start, end)
     except (ValueError, UnicodeDecodeError):
         if last:
             raise ApiError(
@@ -197,59 +193,6 @@ def _data_spans(raw: bytes | bytearray) -> tuple[list[tuple[int, int]], bool]:
             junk = junk or bool(raw[pos:stop].strip())
         pos = end + 1
     return spans, junk
-
-
-def loads_lifting_big_strings(raw: bytes | bytearray, start: int, end: int):
-    """`json.loads(raw[start:end])`, with every `"data": "<long string>"` value replaced by a memoryview of it."""
-    view = memoryview(raw)
-    pieces: list = []
-    bigs: list[memoryview] = []
-    copied = scan = start
-    while True:
-        key = raw.find(b'"data"', scan, end)
-        if key < 0:
-            break
-        j = _skip_space(raw, key + 6, end)
-        if j >= end or raw[j] != 0x3A:  # ':'
-            scan = j
-            continue
-        j = _skip_space(raw, j + 1, end)
-        if j >= end or raw[j] != 0x22:  # '"'
-            scan = j
-            continue
-        value_start = j + 1
-        value_end = raw.find(b'"', value_start, end)
-        if value_end < 0:
-            break
-        if value_end - value_start >= BIG_STRING and raw.find(b"\\", value_start, value_end) < 0:
-            pieces.append(view[copied:value_start])
-            pieces.append(b"\\u0000big%d" % len(bigs))
-            bigs.append(view[value_start:value_end])
-            copied = value_end
-        scan = value_end + 1
-    if not bigs:
-        return json.loads(raw[start:end] if (start, end) != (0, len(raw)) else raw)
-    pieces.append(view[copied:end])
-    return _restore(json.loads(b"".join(pieces)), bigs)
-
-
-def _skip_space(raw: bytes | bytearray, i: int, end: int) -> int:
-    while i < end and raw[i] in b" \t\r\n":
-        i += 1
-    return i
-
-
-def _restore(value, bigs: list[memoryview]):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            value[k] = _restore(v, bigs)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            value[i] = _restore(v, bigs)
-    elif isinstance(value, str) and value.startswith(_MARK) and value[len(_MARK) :].isdigit():
-        index = int(value[len(_MARK) :])
-        return bigs[index] if index < len(bigs) else value
-    return value
 
 
 class StreamMerger:

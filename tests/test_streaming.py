@@ -289,9 +289,11 @@ def test_event_splitter_finds_the_same_events_however_the_bytes_are_cut(bodies, 
 
 
 def test_long_strings_are_lifted_out_and_restored():
-    data = "A" * (streaming.BIG_STRING + 4)
+    from services import json_lifting
+
+    data = "A" * (json_lifting.LIFT_FROM + 4)
     raw = json.dumps({"a": [{"inlineData": {"data": data, "mimeType": "image/png"}}], "data": "short"}).encode()
-    value = streaming.loads_lifting_big_strings(raw, 0, len(raw))
+    value = json_lifting.loads(raw)
     assert bytes(value["a"][0]["inlineData"]["data"]) == data.encode() and value["data"] == "short"
     catalog = Catalog.load()
     assert catalog.get(PRO).thinks and not catalog.get("gemini-2.5-flash-image").thinks
