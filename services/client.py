@@ -305,7 +305,8 @@ class GeminiClient:
         return httpx.Timeout(self.timeout, connect=min(15.0, self.timeout), write=max(60.0, self.timeout), pool=60.0)
 
     @staticmethod
-    async def _read_capped(response: httpx.Response) -> bytes:
+    async def _read_capped(response: httpx.Response) -> list[bytes]:
+        """The body's chunks, joined by the worker that reads them (joining a 27 MB body took ~24 ms of the loop)."""
         chunks = []
         total = 0
         async for chunk in response.aiter_bytes():
@@ -313,7 +314,7 @@ class GeminiClient:
             if total > MAX_RESPONSE_BYTES:
                 raise GeminiClient._too_big(response)
             chunks.append(chunk)
-        return b"".join(chunks)
+        return chunks
 
     @staticmethod
     def _too_big(response: httpx.Response) -> ApiError:
@@ -324,10 +325,11 @@ class GeminiClient:
         )
 
     def _interpret(
-        self, response, raw: bytes, parse, model_id=None, replacement=None, retired=False, *, whole_stream=False
+        self, response, raw: bytes | list, parse, model_id=None, replacement=None, retired=False, *, whole_stream=False
     ):
-        """A whole answer, read (in a worker thread). `whole_stream`: a stream answered in one piece, which may be
-        a JSON array of responses (a server that ignored `alt=sse`)."""
+        """A whole answer (its bytes, or _read_capped's chunks), read (in a worker thread). `whole_stream`: a stream
+        answered in one piece, which may be a JSON array of responses (a server that ignored `alt=sse`)."""
+        raw = b"".join(raw) if isinstance(raw, list) else raw
         content_type = response.headers.get("content-type", "")
         about = dict(model_id=model_id, replacement=replacement, retired=retired)
         if response.status_code >= 400 or response.status_code < 200:
