@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import multiprocessing
+    if getattr(sys, "frozen", False):  # the bundle: a child process (the window's import) runs its target, not this
+        import multiprocessing  # not imported otherwise: ~15 ms before the first paint, and a run from source has
+        # no use for it (its child processes start with `python -c "from multiprocessing.spawn import ..."`)
 
-    multiprocessing.freeze_support()  # the bundle: a child process (the window's import) runs its target, not this
+        multiprocessing.freeze_support()
     sys.exit(main())
