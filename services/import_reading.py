@@ -16,6 +16,8 @@ import math
 import os
 from pathlib import Path
 
+import orjson
+
 from services import imaging, interop, metadata
 from services.errors import UnreadableFile
 from services.status import Status
@@ -25,7 +27,7 @@ Row = tuple[tuple, tuple]  # (generation values, image values)
 # Positions in a row's image values (import_rows._IMAGE_INSERT's columns).
 KEY, SHA256, SIZE, MTIME, FAVOURITE = 1, 5, 6, 7, 9
 
-_PARAMS_JSON = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per file (json.dumps with options)
+_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per file (json.dumps with options)
 
 
 def read_row(path: Path | str, key: str, folder_id: str | None, sidecar_of: Path | str | None = None) -> Row:
@@ -40,9 +42,19 @@ def read_row(path: Path | str, key: str, folder_id: str | None, sidecar_of: Path
     created = _created_at(info, mtime)
     generation_id = generation_id_of(key)
     generation = (generation_id, created, created, info.prompt, info.model or "unknown",
-                  _PARAMS_JSON(_params(info, key, width, height)), Status.IMPORTED.value, info.source)  # fmt: skip
+                  params_json(_params(info, key, width, height)), Status.IMPORTED.value, info.source)  # fmt: skip
     image = (generation_id, key, width, height, mime, sha, len(data), mtime, created, 0, folder_id)
     return generation, image
+
+
+def params_json(params: dict) -> str:
+    """The `params` column's JSON: orjson's (~0.5 µs for a usual file, json's C encoder ~5), or json's for what
+    orjson refuses (a lone surrogate from a file name os.fsdecode escaped, an integer over 64 bits). Both decode to
+    the same dict; the values are finite (interop._float), so orjson's NaN-as-null never applies."""
+    try:
+        return orjson.dumps(params).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return _JSON_ENCODE(params)
 
 
 def read_rows(items: list[tuple]) -> tuple[list[Row], list[tuple[str, str]]]:
