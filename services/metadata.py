@@ -18,7 +18,6 @@ import html
 import json
 import logging
 import math
-from dataclasses import replace
 from pathlib import Path
 
 from services import exif, interop
@@ -336,6 +335,8 @@ def read_info(data: bytes, name: str = "", image_path: str | Path | None = None)
     `image_path`, when given, lets an Atelier sidecar speak for a file that has no embedded record. Never raises:
     anything malformed is "no metadata here" and is logged once for the file.
     """
+    if image_path is None and data.startswith(PNG_SIGNATURE) and (info := _parameters_only_png(data)) is not None:
+        return info
     problems: list[str] = []
     try:
         texts = read_texts(data, problems)
@@ -346,12 +347,29 @@ def read_info(data: bytes, name: str = "", image_path: str | Path | None = None)
         if info.width is None or info.height is None:
             header = image_header(data)
             if header:
-                info = replace(info, width=header[1], height=header[2])
+                info.width, info.height = header[1], header[2]
     except Exception:  # a bug in a reader of foreign bytes must not stop a library from opening: say so, go on
         log.exception("reading the metadata of %s failed; treated as none", name or "an image")
         return interop.ImageInfo()
     _report(name, problems)
     return info
+
+
+def _parameters_only_png(data: bytes) -> interop.ImageInfo | None:
+    """read_info's result for a PNG whose one text is an A1111 infotext in `parameters` (nothing else to read, nothing
+    damaged), by the shortest way; None for any other file, which read_info reads the general way."""
+    problems: list[str] = []
+    exif_blocks: list[bytes] = []
+    try:
+        texts = png_text_list(data, problems, exif_blocks)
+        if problems or exif_blocks or len(texts) != 1 or texts[0][0] != PARAMETERS_KEYWORD:
+            return None
+        info = interop.from_parameters(texts[0][1])
+        if info is not None and (info.width is None or info.height is None) and (header := image_header(data)):
+            info.width, info.height = header[1], header[2]
+        return info
+    except Exception:  # noqa: BLE001 - the general way reads it again, and logs what went wrong
+        return None
 
 
 def _report(name: str, problems: list[str]) -> None:
