@@ -94,7 +94,7 @@ def png_texts(data: bytes, problems: list[str] | None = None, exif: list[bytes] 
     budget = MAX_TOTAL_TEXT_BYTES
     header = _PNG_CHUNK_HEADER.unpack_from
     crc32 = zlib.crc32
-    view = memoryview(data)  # slices of it copy nothing: a ComfyUI text runs to megabytes
+    view = memoryview(data)  # slices of it copy nothing: a compressed ComfyUI text runs to megabytes
     i, n = 8, len(data)
     while True:
         if i + 12 > n:
@@ -117,7 +117,7 @@ def png_texts(data: bytes, problems: list[str] | None = None, exif: list[bytes] 
                 if kind == b"tEXt":  # the usual one, read here: its keyword (1-79 bytes), NUL, Latin-1 text
                     nul = data.find(b"\0", start, min(start + 80, end))
                     ok = nul > start and end - nul - 1 <= limit
-                    parsed = (str(view[start:nul], "latin-1"), str(view[nul + 1 : end], "latin-1")) if ok else None
+                    parsed = (data[start:nul].decode("latin-1"), data[nul + 1 : end].decode("latin-1")) if ok else None
                 else:
                     parsed = _png_text(kind, view[start:end], limit)
                 if parsed is None:

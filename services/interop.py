@@ -360,6 +360,12 @@ def _int(value) -> int | None:
 
 
 def _float(value) -> float | None:
+    if value.__class__ is str:  # the usual case, an infotext's "7"
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import zlib
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services import containers, import_reading, metadata
+from services import containers, imaging, import_reading, interop, metadata
 from tests import foreign_files as ff
 from tests.damaged_files import SIDECARS, damaged_files
 from tests.helpers import PAINTER
@@ -226,6 +227,40 @@ def test_the_inline_png_walk_reads_what_the_chunk_walk_reads_in_any_bytes(chunks
     data = ff.png_with(made, every_kind()["no-metadata.png"])
     assert_walks_agree(data)
     assert_walks_agree(data[: len(data) - cut])
+
+
+def reference_check_image(data: bytes) -> tuple[str, int, int] | None:
+    """imaging.image_header before check_image's PNG shortcut: by sniff_mime and dimensions."""
+    mime = imaging.sniff_mime(data) if data else None
+    if mime is None or mime in ("image/heic", "image/heif"):
+        return None
+    try:
+        width, height = imaging.dimensions(data, mime)
+    except imaging.ImageFormatError:
+        return None
+    return (mime, width, height) if width > 0 and height > 0 and width * height <= imaging.MAX_IMAGE_PIXELS else None
+
+
+def test_the_png_shortcut_of_check_image_finds_what_the_general_way_finds():
+    for name, data in every_kind().items():
+        for cut in (None, 24, 23):
+            assert imaging.image_header(data[:cut]) == reference_check_image(data[:cut]), (name, cut)
+
+
+def reference_float(value) -> float | None:
+    """interop._float before its shortcut for text."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@given(st.one_of(st.text(alphabet="0123456789.eE+-_ naifINFxX\t\u2003\u0660\x1c", max_size=12), st.text(max_size=8)))
+def test_the_text_shortcut_of_float_reads_what_the_general_way_reads(text):
+    assert interop._float(text) == reference_float(text)
 
 
 @pytest.mark.parametrize(
