@@ -1,5 +1,5 @@
 """The per-file read of the import (services/import_reading.py) gives the same rows whichever way they are made: the
-shortest way for a PNG with only an A1111 infotext (metadata._parameters_only_png), the general way (read_info's
+shortest way for a PNG with only an A1111 infotext (metadata._parameters_only), the general way (read_info's
 read_texts + from_texts) for everything else, and the inline PNG chunk walk (containers.png_texts) as the walk over
 png_chunks that it replaced."""
 
@@ -62,6 +62,9 @@ def every_kind() -> dict[str, bytes]:
         "a1111-negative-only.png": ff.png_with([ff.text_chunk("parameters", "Negative prompt: ugly")], png),
         "a1111-empty.png": ff.png_with([ff.text_chunk("parameters", "")], png),
         "a1111-blank.png": ff.png_with([ff.text_chunk("parameters", " \n\t ")], png),
+        "a1111-padded.png": ff.png_with(
+            [ff.text_chunk("parameters", "\n  a castle \nSteps: 1, Seed: 2, Size: 3x4 \n")]
+        ),
         "a1111-with-software.png": ff.png_with(
             [ff.text_chunk("parameters", infotext), ff.text_chunk("Software", "Stable Diffusion")], png
         ),
@@ -123,7 +126,13 @@ def write_every_kind(folder) -> list[tuple]:
 
 
 def general_only(monkeypatch) -> None:
-    monkeypatch.setattr(metadata, "_parameters_only_png", lambda data: None)
+    monkeypatch.setattr(metadata, "_parameters_only", lambda *args: None)
+
+
+def takes_the_short_way(data: bytes) -> bool:
+    problems: list[str] = []
+    png_walk = (containers.png_texts(data, problems, exif := []), exif)
+    return data.startswith(containers.PNG_SIGNATURE) and metadata._parameters_only(data, png_walk, problems) is not None
 
 
 def test_every_kind_of_file_gives_the_same_rows_by_the_short_way_as_by_the_general_way(tmp_path, monkeypatch):
@@ -158,12 +167,12 @@ def test_read_info_is_the_same_by_the_short_way(name, monkeypatch):
 SHORT_WAY = {
     "a1111-text-before-idat.png", "a1111-text-after-idat.png", "a1111-itxt.png", "a1111-itxt-compressed.png",
     "a1111-ztxt.png", "a1111-ztxt-after-idat.png", "a1111-no-size.png", "a1111-unquoted-plain.png",
-    "a1111-odd-values.png", "a1111-prompt-only.png", "a1111.png", "png-itxt-invalid-utf8.png",
+    "a1111-odd-values.png", "a1111-prompt-only.png", "a1111.png", "png-itxt-invalid-utf8.png", "a1111-padded.png",
 }  # fmt: skip
 
 
 def test_the_short_way_takes_the_files_it_is_for_and_no_other():
-    taken = {name for name, data in every_kind().items() if metadata._parameters_only_png(data) is not None}
+    taken = {name for name, data in every_kind().items() if takes_the_short_way(data)}
     assert taken == SHORT_WAY
 
 
