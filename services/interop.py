@@ -83,23 +83,24 @@ def from_parameters(text: str) -> ImageInfo | None:
 
 
 def _from_infotext(text: str, source: str, least: int) -> ImageInfo | None:
-    if not text.strip():
+    if not text or text.isspace():
         return None
     prompt, negative, params = parse_infotext(text)
     if len(params) < least or not (prompt or params):
         return None
-    size = _SIZE.match(params.get("Size", ""))
+    get = params.get
+    size = _SIZE.match(get("Size", ""))
     return ImageInfo(
         source=source,
         prompt=prompt,
         negative_prompt=negative,
-        model=params.get("Model") or None,
-        seed=_int(params.get("Seed")),
-        width=_dimension(size.group(1)) if size else None,
-        height=_dimension(size.group(2)) if size else None,
-        steps=_int(params.get("Steps")),
-        sampler=params.get("Sampler") or None,
-        cfg=_float(params.get("CFG scale")),
+        model=get("Model") or None,
+        seed=_int(get("Seed")),
+        width=_dimension(size[1]) if size else None,
+        height=_dimension(size[2]) if size else None,
+        steps=_int(get("Steps")),
+        sampler=get("Sampler") or None,
+        cfg=_float(get("CFG scale")),
         parameters=params,
         raw=text,
     )
