@@ -20,6 +20,7 @@ MAX_TEXT_BYTES = 8 * 1024 * 1024
 MAX_TOTAL_TEXT_BYTES = 32 * 1024 * 1024
 _MAX_PNG_CHUNK = 0x7FFFFFFF  # the PNG specification's limit for a chunk length
 _PNG_CHUNK_HEADER = struct.Struct(">I4s")  # length, type
+_PNG_CRC = struct.Struct(">I")
 
 
 class Chunk(NamedTuple):
@@ -93,6 +94,7 @@ def png_texts(data: bytes, problems: list[str] | None = None, exif: list[bytes] 
         return texts
     budget = MAX_TOTAL_TEXT_BYTES
     header = _PNG_CHUNK_HEADER.unpack_from
+    crc_of = _PNG_CRC.unpack_from
     crc32 = zlib.crc32
     view = memoryview(data)  # slices of it copy nothing: a compressed ComfyUI text runs to megabytes
     i, n = 8, len(data)
@@ -110,12 +112,12 @@ def png_texts(data: bytes, problems: list[str] | None = None, exif: list[bytes] 
             note(problems, f"PNG {kind.decode('ascii')} chunk cut short")
             return texts
         if kind in _PNG_TEXT_KINDS:
-            if crc32(view[i + 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
+            if crc32(view[i + 4 : end]) != crc_of(data, end)[0]:
                 note(problems, f"PNG {kind.decode('ascii')} chunk with a wrong CRC")
             else:
-                limit = min(MAX_TEXT_BYTES, budget)
+                limit = budget if budget < MAX_TEXT_BYTES else MAX_TEXT_BYTES  # (min() parses its arguments slowly)
                 if kind == b"tEXt":  # the usual one, read here: its keyword (1-79 bytes), NUL, Latin-1 text
-                    nul = data.find(b"\0", start, min(start + 80, end))
+                    nul = data.find(b"\0", start, start + 80 if length > 80 else end)
                     ok = nul > start and end - nul - 1 <= limit
                     parsed = (data[start:nul].decode("latin-1"), data[nul + 1 : end].decode("latin-1")) if ok else None
                 else:

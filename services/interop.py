@@ -90,19 +90,19 @@ def _from_infotext(text: str, source: str, least: int) -> ImageInfo | None:
         return None
     get = params.get
     size = _SIZE.match(get("Size", ""))
-    return ImageInfo(
-        source=source,
-        prompt=prompt,
-        negative_prompt=negative,
-        model=get("Model") or None,
-        seed=_int(get("Seed")),
-        width=_dimension(size[1]) if size else None,
-        height=_dimension(size[2]) if size else None,
-        steps=_int(get("Steps")),
-        sampler=get("Sampler") or None,
-        cfg=_float(get("CFG scale")),
-        parameters=params,
-        raw=text,
+    return ImageInfo(  # by position, in the fields' order: keywords cost a dict per call (twice the time)
+        source,
+        prompt,
+        negative,
+        get("Model") or None,  # model
+        _int(get("Seed")),
+        _dimension(size[1]) if size else None,  # width
+        _dimension(size[2]) if size else None,  # height
+        _int(get("Steps")),
+        get("Sampler") or None,  # sampler
+        _float(get("CFG scale")),
+        params,
+        text,  # raw
     )
 
 
