@@ -20,6 +20,7 @@ MAX_TEXT_BYTES = 8 * 1024 * 1024
 MAX_TOTAL_TEXT_BYTES = 32 * 1024 * 1024
 _MAX_PNG_CHUNK = 0x7FFFFFFF  # the PNG specification's limit for a chunk length
 _PNG_CHUNK_HEADER = struct.Struct(">I4s")  # length, type
+_PNG_CRC = struct.Struct(">I")
 
 
 class Chunk(NamedTuple):
@@ -85,27 +86,52 @@ def png_texts(data: bytes, problems: list[str] | None = None, exif: list[bytes] 
     eXIf chunk is appended to it (one walk over the chunks for both).
 
     A chunk with a wrong CRC, a malformed layout, an unknown compression or too much text is skipped and noted.
+    The chunks are walked as png_chunks walks them, inline: this runs once for every file an import reads, where a
+    generator of Chunk tuples and a view per chunk cost more than the rest of the walk.
     """
     texts: list[tuple[str, str]] = []
+    if not data.startswith(PNG_SIGNATURE):
+        return texts
     budget = MAX_TOTAL_TEXT_BYTES
-    view = memoryview(data)
-    for chunk in png_chunks(data, problems):
-        kind = chunk.kind
-        if kind == b"eXIf" and exif is not None and not exif:
-            exif.append(data[chunk.start : chunk.end])
-        if kind not in _PNG_TEXT_KINDS:
-            continue
-        name = kind.decode("ascii")
-        if not png_crc_ok(data, chunk):
-            note(problems, f"PNG {name} chunk with a wrong CRC")
-            continue
-        parsed = _png_text(kind, view[chunk.start : chunk.end], min(MAX_TEXT_BYTES, budget))
-        if parsed is None:
-            note(problems, f"unreadable PNG {name} chunk")
-            continue
-        budget -= len(parsed[1])
-        texts.append(parsed)
-    return texts
+    header = _PNG_CHUNK_HEADER.unpack_from
+    crc_of = _PNG_CRC.unpack_from
+    crc32 = zlib.crc32
+    view = memoryview(data)  # slices of it copy nothing: a compressed ComfyUI text runs to megabytes
+    i, n = 8, len(data)
+    while True:
+        if i + 12 > n:
+            note(problems, f"PNG cut short at byte {i} (no IEND)")
+            return texts
+        length, kind = header(data, i)
+        if length > _MAX_PNG_CHUNK or not kind.isalpha():
+            note(problems, f"damaged PNG chunk header at byte {i}")
+            return texts
+        start = i + 8
+        end = start + length
+        if end + 4 > n:
+            note(problems, f"PNG {kind.decode('ascii')} chunk cut short")
+            return texts
+        if kind in _PNG_TEXT_KINDS:
+            if crc32(view[i + 4 : end]) != crc_of(data, end)[0]:
+                note(problems, f"PNG {kind.decode('ascii')} chunk with a wrong CRC")
+            else:
+                limit = budget if budget < MAX_TEXT_BYTES else MAX_TEXT_BYTES  # (min() parses its arguments slowly)
+                if kind == b"tEXt":  # the usual one, read here: its keyword (1-79 bytes), NUL, Latin-1 text
+                    nul = data.find(b"\0", start, start + 80 if length > 80 else end)
+                    ok = nul > start and end - nul - 1 <= limit
+                    parsed = (data[start:nul].decode("latin-1"), data[nul + 1 : end].decode("latin-1")) if ok else None
+                else:
+                    parsed = _png_text(kind, view[start:end], limit)
+                if parsed is None:
+                    note(problems, f"unreadable PNG {kind.decode('ascii')} chunk")
+                else:
+                    budget -= len(parsed[1])
+                    texts.append(parsed)
+        elif kind == b"IEND":
+            return texts
+        elif kind == b"eXIf" and exif is not None and not exif:
+            exif.append(data[start:end])
+        i = end + 4
 
 
 _PNG_TEXT_KINDS = frozenset((b"tEXt", b"zTXt", b"iTXt"))

@@ -36,6 +36,8 @@ def parse_infotext(text: str) -> tuple[str, str, dict[str, str]]:
         target = negative if done_with_prompt else prompt
         if target or line:  # A1111 adds a newline only once the text is not empty (lists: linear, not quadratic)
             target.append(line)
+    if '"' not in last:  # no JSON-quoted value: the loop below would only drop the empty ones
+        return "\n".join(prompt), "\n".join(negative), {key: value for key, value in pairs if value}
     params: dict[str, str] = {}
     for key, value in pairs:
         if not value:
