@@ -39,6 +39,16 @@ def tune_memory() -> None:
         pass
 
 
+def share_the_gil_quickly() -> None:
+    """For the window's process: a thread waiting for the GIL asks the running one to let go after 1 ms instead of
+    CPython's 5. The GUI thread enters Python several times a frame (each Qt event that reaches Python code), and
+    while a worker ran Python (a search's listing of 100,000 rows) each entry waited up to the interval:
+    window_stall_ms_max 28-50 ms against 52-59, alternately, three runs each."""
+    import sys
+
+    sys.setswitchinterval(0.001)
+
+
 def freeze_startup_objects() -> None:
     """Once start-up is done: the objects made so far (modules, classes, the window's widgets; ~60,000 with the
     window) leave the cycle collector's reach. Each full collection walked them all with the GIL held, 20 ms here

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from services.app import enable_crash_log, freeze_startup_objects, setup_logging
+from services.app import enable_crash_log, freeze_startup_objects, setup_logging, share_the_gil_quickly
 from ui.appearance import apply_color_scheme, wants_dark  # noqa: F401 - wants_dark is part of this module's API
 
 if TYPE_CHECKING:
@@ -213,6 +213,7 @@ def run_window(services: Services, self_test: bool = False) -> int:
         services = Services.create(prepare_qt=False)
         services.settings.set("endpoint", "demo")
     enable_crash_log(services.paths)  # the log file itself after the first paint; a failure before it is logged below
+    share_the_gil_quickly()
     logging_ready = False
     try:
         from ui.main_window import MainWindow

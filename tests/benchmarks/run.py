@@ -861,9 +861,10 @@ def measure_organize(images: int, hashes: int, threshold: int = 6) -> dict:
 
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--measure":
-        from services.app import tune_memory
+        from services.app import share_the_gil_quickly, tune_memory
 
-        tune_memory()  # as main.py does: each measure runs in a process set up like the app's
+        tune_memory()  # as main.py does: each measure runs in a process set up like the window's
+        share_the_gil_quickly()  # as ui/app.py does
         function, call_args = sys.argv[2], json.loads(sys.argv[3])
         if function in ("measure_startup", "measure_gallery", "measure_window_stall"):
             call_args[0] = Path(call_args[0])
