@@ -59,6 +59,8 @@ def rows_in(view, area: QRect) -> range:
     if count == 0:
         return range(0)
     first = view.visualRect(model.index(0, 0))
+    if not first.isValid():
+        return range(0)  # not laid out yet: nothing is shown
     top, height = first.top(), max(1, first.height())  # equal tiles: the first one's size is every line's
     below = view.indexAt(QPoint(first.left() + 1, top + height + 1))  # the first row of the second line: the columns
     low, high = (below.row(), below.row()) if below.row() > 0 else (1, min(count, 4096))
