@@ -67,10 +67,12 @@ def compute_day_starts(rows: list[tuple]) -> set[int]:
     return starts
 
 
-# Rows shown before the rest is read: a screen of the smallest tiles on a 4K display, and the window asks for three
-# of its screens when more. 1,500 made a two-word search walk 28,000 generations for its first screen (50-60 ms of
-# its 80-90 at 100,000 images); the rest follows in 0.1-0.6 s, appended without moving the view.
-FIRST_ROWS = 600
+# Rows shown before the rest is read, at least: the window asks for three screens of its view when they hold more
+# (GalleryView.first_rows: ~50 at the default tiles, ~1,400 at the smallest on a 4K display). A broad search walks
+# generations until it has them: 1,500 walked 28,000 for a two-word search; at 100,000 images the p95 of the
+# benchmark's 50 searches' SQL was ~40 ms at 600 and ~25 at 300. The rest follows in 0.1-0.6 s, appended without
+# moving the view.
+FIRST_ROWS = 300
 
 
 async def load_gallery(
