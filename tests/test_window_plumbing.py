@@ -227,40 +227,33 @@ def calls_from_qt(steps) -> collections.Counter:
     return counts
 
 
-def test_the_grid_calls_python_per_painted_tile_not_per_row(qtbot, library):
+def test_the_grid_calls_python_per_painted_tile_not_per_row(qtbot, gallery_model):
     """QListView asks the model for an index, so for the row count, for every row it lays out; a Python rowCount
     made that 100,000 trips into Python per layout, each waiting for the GIL while a worker held it (issue #10's
     stall: one 500-row batch took 580 ms in a test of it). The count is now the C++ model's, and a paint is one trip
     for all its tiles. A changed tile is repainted, not laid out again: the tiles of a uniform grid cannot move."""
     from PySide6.QtWidgets import QApplication
 
-    from ui.gallery import GalleryListing, GalleryModel, GalleryView
+    from ui.gallery import GalleryListing, GalleryView
 
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    model = GalleryModel(library)
+    model = gallery_model
     view = GalleryView()
     qtbot.addWidget(view)
-    try:
-        model.set_rows(GalleryListing.of(rows_over_days(3000, 1)))
-        view.setModel(model)
-        view.resize(800, 600)
-        view.show()
-        qtbot.waitExposed(view)
-        laid_out = calls_from_qt([view.doItemsLayout] + [QApplication.processEvents] * 40)
-        assert view.visualRect(model.index(2999, 0)).isValid()  # every row laid out
-        assert sum(laid_out.values()) < 300, laid_out.most_common(3)  # 3,000 rows, a dozen tiles painted
-        view.setCurrentIndex(model.index(5, 0))
-        model.dataChanged.emit(model.index(3, 0), model.index(3, 0))  # a thumbnail arrived
-        model.dataChanged.emit(model.index(0, 0), model.index(2999, 0))  # every day chip may have moved
-        repainted = calls_from_qt([QApplication.processEvents] * 10)
-        assert 0 < sum(repainted.values()) < 50, repainted.most_common(3)
-        assert repainted["paintEvent"] >= 1 and repainted["paint"] == 0  # the tiles of a paint: one trip, not one each
-        assert view.visualRect(model.index(2999, 0)).isValid()
-    finally:
-        model.loader.stop()
-        asyncio.set_event_loop(None)
-        loop.close()
+    model.set_rows(GalleryListing.of(rows_over_days(3000, 1)))
+    view.setModel(model)
+    view.resize(800, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    laid_out = calls_from_qt([view.doItemsLayout] + [QApplication.processEvents] * 40)
+    assert view.visualRect(model.index(2999, 0)).isValid()  # every row laid out
+    assert sum(laid_out.values()) < 300, laid_out.most_common(3)  # 3,000 rows, a dozen tiles painted
+    view.setCurrentIndex(model.index(5, 0))
+    model.dataChanged.emit(model.index(3, 0), model.index(3, 0))  # a thumbnail arrived
+    model.dataChanged.emit(model.index(0, 0), model.index(2999, 0))  # every day chip may have moved
+    repainted = calls_from_qt([QApplication.processEvents] * 10)
+    assert 0 < sum(repainted.values()) < 50, repainted.most_common(3)
+    assert repainted["paintEvent"] >= 1 and repainted["paint"] == 0  # the tiles of a paint: one trip, not one each
+    assert view.visualRect(model.index(2999, 0)).isValid()
 
 
 def test_a_replaced_gallery_model_is_freed_without_the_cycle_collector(qapp, library):
@@ -337,12 +330,12 @@ def test_a_big_replaced_listing_is_freed_in_a_worker_and_one_still_held_is_left_
     assert len(held) == DISPOSE_FROM  # still the caller's, whole
 
 
-def test_a_gallery_load_that_is_given_up_stops_its_workers_read(qapp, library):
+def test_a_gallery_load_that_is_given_up_stops_its_workers_read(gallery_model, library):
     """Ten searches typed in a row left ten listings of up to 100,000 rows reading at once, holding the GIL the
     window needed (issue #10's search stall): a load closed before its full listing tells the worker to stop."""
     from services.library import HistoryQuery
     from tests.test_library import save
-    from ui.gallery import GalleryModel, load_gallery
+    from ui.gallery import load_gallery
 
     for n in range(5):
         save(library, prompt=f"fox {n}")
@@ -354,88 +347,67 @@ def test_a_gallery_load_that_is_given_up_stops_its_workers_read(qapp, library):
         return real(query, limit, cancelled=cancelled)
 
     library.gallery_with_ratings = watched
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    model = GalleryModel(library)
-    try:
+    model = gallery_model
 
-        async def first_screen_then_give_up():
-            loads = load_gallery(model, library, HistoryQuery(), first_rows=2)
-            assert await loads.__anext__() is False  # the first 2 rows shown, the rest to come
-            assert not readers[0]()
-            await loads.aclose()  # what cancelling the browser's task does to it
+    async def first_screen_then_give_up():
+        loads = load_gallery(model, library, HistoryQuery(), first_rows=2)
+        assert await loads.__anext__() is False  # the first 2 rows shown, the rest to come
+        assert not readers[0]()
+        await loads.aclose()  # what cancelling the browser's task does to it
 
-        loop.run_until_complete(asyncio.wait_for(first_screen_then_give_up(), 10))
-        assert readers[0]() and model.rowCount() == 2
-    finally:
-        model.loader.stop()
-        asyncio.set_event_loop(None)
-        loop.close()
+    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(first_screen_then_give_up(), 10))
+    assert readers[0]() and model.rowCount() == 2
 
 
-def test_a_paint_asks_for_its_tiles_thumbnails_at_once(qtbot, library):
+def test_a_paint_asks_for_its_tiles_thumbnails_at_once(qtbot, gallery_model):
     """Each request took the thumbnail workers' lock, and each handover of that lock is a trip through the
     scheduler while the workers decode: a paint hands over all of its tiles' requests in one."""
-    from ui.gallery import GalleryListing, GalleryModel, GalleryView
+    from ui.gallery import GalleryListing, GalleryView
 
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    model = GalleryModel(library)
+    model = gallery_model
     batches: list[list] = []
     real = model.loader.request_many
     model.loader.request_many = lambda requests: (batches.append(list(requests)), real(requests))[1]
     view = GalleryView()
     qtbot.addWidget(view)
-    try:
-        model.set_rows(GalleryListing.of(rows_over_days(200, 3)))
-        view.setModel(model)
-        view.resize(800, 600)
-        view.show()
-        qtbot.waitUntil(lambda: bool(batches), timeout=5000)
-        asked = [sha for batch in batches for _, sha, _, _ in batch]
-        assert len(asked) >= 6 and len(set(asked)) == len(asked)  # every tile on screen, each once
-        assert len(batches) < len(asked)
-    finally:
-        model.loader.stop()
-        asyncio.set_event_loop(None)
-        loop.close()
+    model.set_rows(GalleryListing.of(rows_over_days(200, 3)))
+    view.setModel(model)
+    view.resize(800, 600)
+    view.show()
+    qtbot.waitUntil(lambda: bool(batches), timeout=5000)
+    asked = [sha for batch in batches for _, sha, _, _ in batch]
+    assert len(asked) >= 6 and len(set(asked)) == len(asked)  # every tile on screen, each once
+    assert len(batches) < len(asked)
 
 
 @pytest.mark.parametrize("edge", [None, 96, 192])
-def test_the_rows_a_paint_looks_at_hold_every_tile_it_shows(qtbot, library, edge):
+def test_the_rows_a_paint_looks_at_hold_every_tile_it_shows(qtbot, gallery_model, edge):
     """rows_in finds the tiles of an area from Qt's positions of two tiles; compared with every row's rectangle,
     scrolled anywhere, for the default tiles and the thumbnail slider's sizes."""
     from PySide6.QtCore import QRect
 
-    from ui.gallery import GalleryListing, GalleryModel, GalleryView
+    from ui.gallery import GalleryListing, GalleryView
     from ui.gallery_delegate import rows_in
 
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    model = GalleryModel(library)
+    model = gallery_model
     view = GalleryView()
     qtbot.addWidget(view)
     rng = random.Random(edge)
-    try:
-        model.set_rows(GalleryListing.of(rows_over_days(500, 4)))
-        view.setModel(model)
-        if edge:
-            view.set_edge(edge)
-        view.resize(900, 640)
-        view.show()
-        qtbot.waitUntil(lambda: view.visualRect(model.index(499, 0)).isValid(), timeout=5000)
-        bar = view.verticalScrollBar()
-        top = view.visualRect(model.index(0, 0)).top()
-        columns = next(r for r in range(1, 500) if view.visualRect(model.index(r, 0)).top() != top)
-        for _ in range(12):
-            bar.setValue(rng.randint(0, bar.maximum()))
-            area = QRect(rng.randint(0, 800), rng.randint(0, 600), rng.randint(1, 400), rng.randint(1, 400))
-            shown = {r for r in range(500) if view.visualRect(model.index(r, 0)).intersects(area)}
-            found = rows_in(view, area)
-            assert shown <= set(found)
-            if shown:  # whole lines, the ones the area meets
-                assert min(shown) - columns < found.start and found.stop <= max(shown) + 1 + columns
-    finally:
-        model.loader.stop()
-        asyncio.set_event_loop(None)
-        loop.close()
+    model.set_rows(GalleryListing.of(rows_over_days(500, 4)))
+    view.setModel(model)
+    if edge:
+        view.set_edge(edge)
+    view.resize(900, 640)
+    view.show()
+    qtbot.waitUntil(lambda: view.visualRect(model.index(499, 0)).isValid(), timeout=5000)
+    bar = view.verticalScrollBar()
+    top = view.visualRect(model.index(0, 0)).top()
+    columns = next(r for r in range(1, 500) if view.visualRect(model.index(r, 0)).top() != top)
+    for _ in range(12):
+        bar.setValue(rng.randint(0, bar.maximum()))
+        area = QRect(rng.randint(0, 800), rng.randint(0, 600), rng.randint(1, 400), rng.randint(1, 400))
+        shown = {r for r in range(500) if view.visualRect(model.index(r, 0)).intersects(area)}
+        found = rows_in(view, area)
+        assert shown <= set(found)
+        if shown:  # whole lines, the ones the area meets
+            assert min(shown) - columns < found.start and found.stop <= max(shown) + 1 + columns
