@@ -361,16 +361,11 @@ def _int(value) -> int | None:
 
 
 def _float(value) -> float | None:
-    if value.__class__ is str:  # the usual case, an infotext's "7"
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    text = value.__class__ is str or isinstance(value, str)  # the usual case first: an infotext's "7"
+    if not text and (isinstance(value, bool) or not isinstance(value, int | float)):
         return None
     try:
-        number = float(value.strip() if isinstance(value, str) else value)
+        number = float(value.strip() if text else value)
     except (ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
