@@ -140,3 +140,24 @@ def test_the_window_s_import_goes_on_when_its_readers_cannot_start(library, tmp_
     monkeypatch.setattr(import_process, "spawn_readers", refuse)
     report = import_in_process(library.root, [tool_folder(tmp_path / "sd")])
     assert report["added"] == 6 and [f["path"] for f in report["failed"]] == [str(tmp_path / "sd" / "broken.png")]
+
+
+@pytest.mark.slow
+def test_after_its_report_the_child_copies_the_wal_into_the_index_file(library, tmp_path):
+    import sqlite3
+    import time
+
+    report = import_in_process(library.root, [tool_folder(tmp_path / "sd")])
+    # immutable=1 reads the index file alone, never the WAL: the rows are there once the child has checkpointed
+    uri = library.index.db_path.resolve().as_uri() + "?mode=ro&immutable=1"
+    deadline, in_file = time.monotonic() + 20, 0
+    while in_file != report["added"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            in_file = conn.execute("SELECT count(*) FROM images").fetchone()[0]
+        except sqlite3.OperationalError:  # no such table yet: even the schema is still in the WAL
+            in_file = 0
+        finally:
+            conn.close()
+    assert report["added"] == 6 and in_file == 6

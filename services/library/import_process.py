@@ -55,6 +55,7 @@ def _child(root: str, jobs, messages, cancel, reader_ends: list, log_file) -> No
                 **sizes,
             )
             messages.put(("done", report))
+            library.index.checkpoint()  # after the report: the window need not wait for it
     except Exception as exc:  # noqa: BLE001 - one sentence back to the window, which shows it
         messages.put(("failed", str(exc) or type(exc).__name__))
     finally:
