@@ -128,6 +128,31 @@ def test_double_click_opens_the_viewer_and_arrows_step(qtbot, window):
     assert window.browser.gallery.currentIndex().row() == 1
 
 
+def test_an_arrow_held_over_the_grid_decodes_only_the_image_it_stops_on(qtbot, window, monkeypatch):
+    generate(qtbot, window, "four lanterns", count=4)
+    qtbot.waitUntil(lambda: model_of(window).rowCount() == 4)
+    release, decoded = threading.Event(), []
+
+    def slow_decode(path):  # a big image: the first decode is still running while the arrow moves on
+        decoded.append(path)
+        release.wait(10)
+        return QImage(8, 8, QImage.Format.Format_RGB32)
+
+    monkeypatch.setattr("ui.details.load_full_image", slow_decode)
+    window.details.viewer.set_image(None)
+    click_tile(qtbot, window, 0)
+    qtbot.waitUntil(lambda: len(decoded) == 1)
+    for _ in range(3):
+        press_on_gallery(qtbot, window, Qt.Key.Key_Right)
+        qtbot.wait(30)
+    assert window.browser.gallery.currentIndex().row() == 3
+    release.set()
+    qtbot.waitUntil(window.details.viewer.has_image, timeout=10_000)
+    qtbot.wait(200)
+    paths = [str(window.library.root / model_of(window).rows[r][R.PATH]) for r in (0, 3)]
+    assert decoded == paths and window.details.row[R.IMAGE_ID] == model_of(window).rows[3][R.IMAGE_ID]
+
+
 def test_controls_follow_the_model(qtbot, window):
     panel = window.panel
     panel.model_selector.select("imagen-4.0-generate-001")
