@@ -63,6 +63,36 @@ class TaskSlots:
         return [t for t in [*self._tasks.values(), *self._anonymous] if not t.done()]
 
 
+class OneAtATime:
+    """Runs a blocking function in a worker, one call at a time. A worker cannot stop half-way, so a view that
+    starts one per selection (an arrow held over the grid) queued one per image it passed, and the GUI thread
+    waited for a core behind them; here a call waits for the one in flight, and a call cancelled while it waits
+    (the selection moved on) never starts."""
+
+    def __init__(self):
+        self._running: asyncio.Future | None = None
+
+    async def __call__(self, function: Callable, *args):
+        import asyncio
+
+        while self._running is not None:
+            await asyncio.wait([self._running])  # a cancellation here leaves the running call alone
+        running = self._running = asyncio.get_running_loop().run_in_executor(None, function, *args)
+        try:
+            return await asyncio.shield(running)
+        finally:
+            if running.done():
+                self._running = None
+            else:  # cancelled while the worker runs: the next call waits for it to be done
+                running.add_done_callback(self._ended)
+
+    def _ended(self, running: asyncio.Future) -> None:
+        if self._running is running:
+            self._running = None
+        if not running.cancelled():
+            running.exception()  # retrieved: a failure nobody waited for is not an error at exit
+
+
 def money(value: float | None) -> str:
     if value is None:
         return "?"

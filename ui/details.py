@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSplitte
 
 from services.library import GalleryRow, HistoryEntry, Library
 from services.status import Status
-from ui.common import TaskSlots, money, tr, when
+from ui.common import OneAtATime, TaskSlots, money, tr, when
 from ui.importer import SOURCE_NAMES
 from ui.tag_editor import TagEditor
 from ui.viewer import ImageView, load_full_image
@@ -77,7 +77,7 @@ class DetailsPane(QWidget):
         self.library: Library | None = None
         self.row: tuple | None = None
         self.entry: HistoryEntry | None = None
-        self._decoding: asyncio.Future | None = None  # the full image a worker is decoding
+        self._decode = OneAtATime()  # full images: the one the selection stops on, not each it passes
         self.viewer = ImageView(self)
         self.viewer.stepRequested.connect(self.stepRequested)
         # A text browser, not a word-wrapped rich-text QLabel in a scroll area: the label laid its text out at
@@ -150,7 +150,7 @@ class DetailsPane(QWidget):
         if row[R.IMAGE_ID] is None:
             self.viewer.set_image(None, row[R.REASON] or "")
         else:
-            image_load = asyncio.ensure_future(self._decode(str(library.root / row[R.PATH])))
+            image_load = asyncio.ensure_future(self._decode(load_full_image, str(library.root / row[R.PATH])))
         try:
             entry = await asyncio.to_thread(library.generation, row[R.GENERATION_ID])
             self.entry = entry
@@ -162,19 +162,3 @@ class DetailsPane(QWidget):
         finally:
             if image_load is not None and not image_load.done():
                 image_load.cancel()
-
-    async def _decode(self, path: str):
-        """The full image at `path`, one decode at a time. A worker cannot stop a decode half-way, so while the
-        selection runs over the grid (arrow keys held down) the images it passes were each decoded, 10-50 ms of a
-        core each, and the GUI thread waited for a core behind them; now the image it stops on is decoded after
-        the one in flight, and those it passed over are never started."""
-        while self._decoding is not None:
-            await asyncio.wait([self._decoding])  # a cancellation (the selection moved on) leaves it running
-        decoding = self._decoding = asyncio.get_running_loop().run_in_executor(None, load_full_image, path)
-        try:
-            return await asyncio.shield(decoding)
-        finally:
-            if decoding.done():
-                self._decoding = None
-            else:  # cancelled while a worker decodes: the next image waits for that worker to be done
-                decoding.add_done_callback(lambda _: setattr(self, "_decoding", None))

@@ -20,7 +20,7 @@ from services.library import GalleryRow, HistoryEntry, Library
 from services.status import Status
 from services.types import SavedImage
 from ui.browser import Browser
-from ui.common import TaskSlots, tr
+from ui.common import OneAtATime, TaskSlots, tr
 from ui.drafts import preview_file
 from ui.generate_panel import GeneratePanel
 from ui.refine_widgets import BAR_EDGE, TURN_EDGE, RefineCost, RefineTarget, ThreadStrip, Turn
@@ -40,6 +40,7 @@ class RefineControls(QObject):
         self.tasks = TaskSlots(self.error.emit)
         self.details = None
         self.strip = ThreadStrip(window)
+        self._read_turns = OneAtATime()  # a thread's turns and previews: the selection's last image, not each one
         self.strip.opened.connect(lambda turn: self.open_turn(turn))
         self.strip.branched.connect(lambda turn: self.start(turn.generation_id, turn.image_index))
         self.pending: dict[int, str] = {}  # refine job id -> the generation it refines, until its first image
@@ -194,7 +195,7 @@ class RefineControls(QObject):
         return self.tasks.run("thread", self._load_thread(entry.generation_id, row[R.IMAGE_ID]))
 
     async def _load_thread(self, generation_id: str, image_id: int | None) -> None:
-        turns, later = await asyncio.to_thread(_thread_turns, self.library, generation_id, image_id)
+        turns, later = await self._read_turns(_thread_turns, self.library, generation_id, image_id)
         row = self.details.row if self.details is not None else None
         if row is None or (row[R.GENERATION_ID], row[R.IMAGE_ID]) != (generation_id, image_id):
             return
