@@ -411,3 +411,28 @@ def test_the_rows_a_paint_looks_at_hold_every_tile_it_shows(qtbot, gallery_model
         assert shown <= set(found)
         if shown:  # whole lines, the ones the area meets
             assert min(shown) - columns < found.start and found.stop <= max(shown) + 1 + columns
+
+
+@pytest.mark.parametrize("width", [500, 777, 1200])
+def test_the_tiles_of_a_line_share_the_gallery_s_width(qtbot, gallery_model, width):
+    """The space a line of tiles leaves is spread between its tiles, not left in one strip on the right: the cells
+    fill the width, and each tile is centred in its cell at the slider's size."""
+    from ui.gallery import GalleryListing, GalleryView
+    from ui.gallery_delegate import tile_rect
+
+    view = GalleryView()
+    qtbot.addWidget(view)
+    gallery_model.set_rows(GalleryListing.of(rows_over_days(60, 5)))
+    view.setModel(gallery_model)
+    view.set_edge(150)
+    view.resize(width, 500)
+    view.show()
+    qtbot.waitUntil(lambda: view.visualRect(gallery_model.index(59, 0)).isValid(), timeout=5000)
+    top = view.visualRect(gallery_model.index(0, 0)).top()
+    line = [view.visualRect(gallery_model.index(r, 0)) for r in range(60)]
+    line = [cell for cell in line if cell.top() == top]
+    assert len(line) == max(1, (view.viewport().width() - 1) // 162)  # as many as tiles of 150 (+12) fit
+    assert view.viewport().width() - line[-1].right() - 1 < len(line) + 1  # what is left: under a pixel a column
+    for cell in line:
+        tile = tile_rect(cell, 150)
+        assert tile.width() == 154 and abs((tile.left() - cell.left()) - (cell.right() - tile.right())) <= 1

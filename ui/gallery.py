@@ -376,8 +376,19 @@ class GalleryView(QListView):
         if isinstance(model, GalleryModel):
             model.device_pixel_ratio = self.devicePixelRatioF()
             model.set_edge(edge)
-        self.setGridSize(QSize(edge + 12, edge + 12))
+        self.fit_columns()
         self.doItemsLayout()
+
+    def fit_columns(self) -> None:
+        """As many columns as tiles of this size fit, the width shared between them (see tile_rect)."""
+        cell, width = self.edge + 12, self.viewport().width() - 1  # Qt wraps a line that reaches the edge
+        grid = QSize(max(cell, width // max(1, width // cell)), cell)
+        if grid != self.gridSize():
+            self.setGridSize(grid)
+
+    def resizeEvent(self, event):  # noqa: N802 (Qt's virtual)
+        super().resizeEvent(event)
+        self.fit_columns()
 
     def first_rows(self) -> int:
         """How many rows to show before the rest is read: FIRST_ROWS, or three screens of this view when more."""

@@ -50,6 +50,14 @@ def status_label(status: str) -> str:
         return status
 
 
+def tile_rect(cell: QRect, edge: int) -> QRect:
+    """Where a tile is drawn in its grid cell: a square of the tile size, centred across the cell. The cells share
+    the view's width between its columns (GalleryView.fit_columns), so the space left over is spread between the
+    tiles instead of lying in one strip on the right."""
+    side = edge + 4
+    return QRect(cell.left() + (cell.width() - side) // 2, cell.top() + 4, side, side)
+
+
 def rows_in(view, area: QRect) -> range:
     """The rows of a GalleryView (a wrapping grid of equal tiles, laid out left to right) whose tiles may meet
     `area` (viewport coordinates): whole lines, from Qt's own positions of the first row and of the first row of
@@ -101,8 +109,9 @@ class GalleryDelegate(QStyledItemDelegate):
                     self.paint(painter, option, index)
 
     def sizeHint(self, option, index):
+        grid = self.view.gridSize()  # a list view's tiles are their size hint wide, whatever its grid's width
         edge = self.view.edge
-        return QSize(edge + 12, edge + 12)
+        return QSize(max(grid.width(), edge + 12), edge + 12)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
         model = index.model()
@@ -115,7 +124,7 @@ class GalleryDelegate(QStyledItemDelegate):
         if row is None:
             return
         painter.save()
-        rect = option.rect.adjusted(4, 4, -4, -4)
+        rect = tile_rect(option.rect, self.view.edge)
         palette = option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
