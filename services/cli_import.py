@@ -4,7 +4,8 @@ A folder (recursive) is added in place without --copy: nothing is copied, its im
 kept up to date by rescans. With --copy, folders and files are copied under the library's images/imported/. A
 single file is always copied (an in-place entry per loose file would be a folder list nobody can manage).
 --json prints {added, skipped, failed: [{path, reason}], folders}. Exit 0 when the import finished, even with some
-failed files; 2 when a PATH does not exist (nothing is imported then).
+failed files; 2 when a PATH does not exist (nothing is imported then; with --json the same object, the missing
+paths in `failed` and an `error` added, so that a script reads one shape).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import sys
 from pathlib import Path
 
 from services.errors import InputError
+
+EXIT_INPUT = 2
+REPORT_KEYS = ("added", "skipped", "failed", "folders", "moved", "changed", "removed")
 
 
 def add_parser(sub) -> None:
@@ -28,7 +32,16 @@ def cmd_import(args, services) -> int:
     paths = [Path(p).expanduser() for p in args.paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise InputError(f"{missing[0]} does not exist.")
+        message = f"{missing[0]} does not exist."
+        if not args.json:
+            raise InputError(message)
+        report = dict.fromkeys(REPORT_KEYS, 0)
+        report["failed"] = [{"path": p, "reason": "It does not exist."} for p in missing]
+        report["folders"] = []
+        report["error"] = {"kind": "input", "status": "INVALID_INPUT", "http_status": None, "message": message}
+        print(json.dumps(report, ensure_ascii=False))
+        print(f"atelier: {message}", file=sys.stderr)
+        return EXIT_INPUT
     library = services.open_library(args.library)
     shown = [0]
 
@@ -42,8 +55,7 @@ def cmd_import(args, services) -> int:
     finally:
         library.close()
     if args.json:
-        keys = ("added", "skipped", "failed", "folders", "moved", "changed", "removed")
-        print(json.dumps({k: report[k] for k in keys}, ensure_ascii=False))
+        print(json.dumps({k: report[k] for k in REPORT_KEYS}, ensure_ascii=False))
         return 0
     where = "copied into" if args.copy else "added to"
     print(f"{report['added']} images {where} {library.root}; {report['skipped']} already there.")

@@ -208,5 +208,10 @@ def test_cli_import_contract(tmp_path):
     code, out, _ = atelier("history", "--library", lib, "--json", "--limit", "50")
     plain = [e for e in json.loads(out) if e["images"] and e["images"][0]["path"].endswith("plain.png")]
     assert plain[0]["source"] == "unknown" and plain[0]["model"] is None
-    code, out, err = atelier("import", str(tmp_path / "nowhere"), "--library", lib, "--json")
+    code, out, err = atelier("import", str(tmp_path / "nowhere"), str(folder), "--library", lib, "--json")
     assert code == 2 and "does not exist" in err
+    body = json.loads(out)  # the import's own shape, nothing imported
+    assert body["added"] == 0 and body["failed"] == [
+        {"path": str(tmp_path / "nowhere"), "reason": "It does not exist."}
+    ]
+    assert body["folders"] == [] and body["error"]["kind"] == "input"
