@@ -6,6 +6,7 @@ import os
 from services.library import GalleryRow
 from services.status import Status
 from tests.test_import import tool_folder
+from ui.details import details_html
 from ui.gallery_delegate import source_mark
 from ui.import_menu import Throttle
 
@@ -31,6 +32,20 @@ def test_gallery_rows_carry_the_source_and_the_tile_mark_follows(library, tmp_pa
     }
     [again] = library.gallery_rows(image_ids=[rows["comfy.png"].image_id])  # rows made for arrivals say it too
     assert again.source == "comfyui"
+
+
+def test_the_details_of_an_a1111_image_show_its_settings(library, tmp_path):
+    import html
+    import re
+
+    library.import_paths([tool_folder(tmp_path / "sd")])
+    row = next(r for r in library.gallery() if r.path.endswith("a1111.png"))
+    shown = html.unescape(
+        re.sub(r"<[^>]+>", " ", details_html(row, library.generation(row.generation_id), library.root))
+    )
+    for label, value in (("Source", "Automatic1111 / Forge"), ("Negative prompt", "blurry, lowres"),
+                         ("Sampler", "DPM++ 2M"), ("Steps", "28"), ("CFG scale", "6.5")):  # fmt: skip
+        assert re.search(rf"{re.escape(label)}\s+{re.escape(value)}\b", shown), (label, shown)
 
 
 def test_atelier_images_and_attempts_carry_no_mark():

@@ -50,6 +50,11 @@ def details_html(row: tuple, entry: HistoryEntry | None, root: Path) -> str:
     add("Image size", html.escape(str(params.get("size") or "")))
     add("Seed", html.escape(str(params.get("seed") if params.get("seed") is not None else "")))
     add("People", html.escape(str(params.get("person_generation") or "")))
+    # Another tool's settings, read from an imported image (services/import_reading.py names them)
+    add("Negative prompt", html.escape(str(params.get("negative_prompt") or "")))
+    add("Sampler", html.escape(str(params.get("sampler") or "")))
+    add("Steps", html.escape(str(params.get("steps") or "")))
+    add("CFG scale", html.escape(_number(params.get("cfg"))))
     refs = params.get("references") or []
     add("References", "<br>".join(html.escape(Path(r.get("path", "")).name) for r in refs))
     add("Model's text", html.escape(entry.text))
@@ -62,6 +67,12 @@ def details_html(row: tuple, entry: HistoryEntry | None, root: Path) -> str:
         add("File", f"<a href='{html.escape(path.parent.as_uri())}'>{html.escape(str(path))}</a>")
     lines.append("</table>")
     return "".join(lines)
+
+
+def _number(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None or isinstance(value, bool) else str(value)
 
 
 class DetailsPane(QWidget):
