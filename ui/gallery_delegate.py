@@ -91,7 +91,7 @@ class GalleryDelegate(QStyledItemDelegate):
     def view(self):
         # Not an attribute: the view's wrapper holds its child's, and a reference back made a cycle that only the
         # cycle collector freed, at any moment, while Qt could still send the closed view events (a segfault in
-        # the test suite, 1 run in 15 under load).
+        # the test suite, 1 run in 2-16 under load).
         return self.parent()
 
     def paint_area(self, painter: QPainter, area: QRegion) -> None:

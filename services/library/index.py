@@ -115,8 +115,8 @@ class Index:
         """For the length of a big import, this thread's connection keeps 64 MB of pages and checkpoints the WAL
         every ~80 MB instead of every 4 MB: imported rows land on random pages of several indexes (their ids and
         hashes), and with the defaults every batch re-read them and rewrote the database. 20,000 rows: 1.24-1.30 s
-        -> 0.64 s of writing, measured together. Restored after. The WAL they leave is not checkpointed here (a
-        0.1-0.25 s for 20,000 rows, up to a fifth of the import): checkpoint() does it once the import has said
+        -> 0.64 s of writing, measured together. Restored after. The WAL they leave is not checkpointed here
+        (0.1-0.25 s for 20,000 rows, up to a fifth of the import): checkpoint() does it once the import has said
         it is done, or the next commit of any connection does."""
         with self.session() as conn:
             conn.execute("PRAGMA cache_size=-65536")
