@@ -29,3 +29,12 @@ def test_cli_runs_without_loading_qtwidgets():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, text=True, timeout=60)
     assert out.stdout.strip().endswith("False"), out.stderr
+
+
+def test_a_module_over_400_lines_says_why_at_its_top():
+    long = []
+    for path in [*(ROOT / "ui").rglob("*.py"), *(ROOT / "services").rglob("*.py")]:
+        text = path.read_text()
+        if text.count("\n") > 400 and "Over 400 lines:" not in (ast.get_docstring(ast.parse(text)) or ""):
+            long.append(str(path.relative_to(ROOT)))
+    assert long == []

@@ -28,7 +28,7 @@ from services.jobs import Job
 from services.library import GalleryRow, HistoryQuery, Library
 from services.types import SavedImage
 from ui.common import TaskSlots, tr
-from ui.gallery import GalleryView, key_of, load_gallery, make_row
+from ui.gallery import GalleryView, key_of, load_gallery
 from ui.gallery_drag import DraggableGalleryModel
 from ui.organize_filters import OrganizeFilters
 from ui.studio import Studio
@@ -195,7 +195,7 @@ class Browser(QWidget):
     def _image_saved(self, job: Job, image: SavedImage) -> None:
         if self.library is None:
             return
-        row = make_row(
+        row = GalleryRow(
             image_id=image.image_id,
             generation_id=image.generation_id,
             created_at=job.recorded_at or time.time(),
@@ -214,7 +214,7 @@ class Browser(QWidget):
         self._add_model(job.request.model)
         if job.images or not job.generation_id or not job.status.failed or not self.show_failed.isChecked():
             return
-        row = make_row(
+        row = GalleryRow(
             image_id=None,
             generation_id=job.generation_id,
             created_at=job.recorded_at or time.time(),

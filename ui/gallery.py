@@ -20,13 +20,13 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from services.library import GalleryRow, Library
 from ui.common import day_of, tr
-from ui.gallery_delegate import DAY_ROLE, ROW_ROLE, GalleryDelegate, rows_in, status_label
+from ui.gallery_delegate import DAY_ROLE, ROW_ROLE, GalleryDelegate, grid_size, rows_in, status_label
 from ui.gallery_listing import (  # noqa: F401 - load_gallery is the gallery's API
     DISPOSE_FROM,
     FIRST_ROWS,
@@ -40,11 +40,6 @@ from ui.gallery_listing import (  # noqa: F401 - load_gallery is the gallery's A
 from ui.thumbnails import ThumbnailLoader
 
 R = GalleryRow
-
-
-def make_row(**fields) -> tuple:
-    """A gallery row from named fields, in the library's column order (no one writes the order by hand)."""
-    return GalleryRow(**fields)
 
 
 class GalleryModel(QStandardItemModel):
@@ -380,10 +375,7 @@ class GalleryView(QListView):
         self.doItemsLayout()
 
     def fit_columns(self) -> None:
-        """As many columns as tiles of this size fit, the width shared between them (see tile_rect)."""
-        cell, width = self.edge + 12, self.viewport().width() - 1  # Qt wraps a line that reaches the edge
-        grid = QSize(max(cell, width // max(1, width // cell)), cell)
-        if grid != self.gridSize():
+        if (grid := grid_size(self.viewport().width(), self.edge)) != self.gridSize():
             self.setGridSize(grid)
 
     def resizeEvent(self, event):  # noqa: N802 (Qt's virtual)

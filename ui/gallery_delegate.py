@@ -50,9 +50,15 @@ def status_label(status: str) -> str:
         return status
 
 
+def grid_size(width: int, edge: int) -> QSize:
+    """A grid cell for a view `width` wide: as many columns as tiles of `edge` fit, the width shared between them."""
+    cell, width = edge + 12, width - 1  # Qt wraps a line that reaches the edge
+    return QSize(max(cell, width // max(1, width // cell)), cell)
+
+
 def tile_rect(cell: QRect, edge: int) -> QRect:
     """Where a tile is drawn in its grid cell: a square of the tile size, centred across the cell. The cells share
-    the view's width between its columns (GalleryView.fit_columns), so the space left over is spread between the
+    the view's width between its columns (grid_size), so the space left over is spread between the
     tiles instead of lying in one strip on the right."""
     side = edge + 4
     return QRect(cell.left() + (cell.width() - side) // 2, cell.top() + 4, side, side)
