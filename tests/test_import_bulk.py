@@ -118,6 +118,24 @@ def test_a_big_import_s_page_cache_and_checkpoints_are_put_back(library, tmp_pat
     assert pragmas() == (-2000, 1000) and fts_consistent(library)
 
 
+def test_the_wal_a_big_import_grew_is_cut_back_once_checkpointed(tmp_path, monkeypatch):
+    from services.library import Library, import_readers, index
+
+    monkeypatch.setattr(import_readers, "READERS_FROM", 20)
+    monkeypatch.setattr(index, "WAL_KEPT_BYTES", 32 * 1024)  # a big import's WAL, at the scale of this test
+    library = Library(tmp_path / "library", prepare_qt=False).open()
+    try:
+        wal = library.index.db_path.with_name(library.index.db_path.name + "-wal")
+        library.import_paths([a1111_folder(tmp_path / "sd", 400)])
+        grown = wal.stat().st_size
+        library.index.checkpoint()
+        library.index.write("UPDATE images SET favourite=1 WHERE id=1")  # the next write starts the WAL again
+        assert grown > 64 * 1024 and wal.stat().st_size <= 32 * 1024
+        assert library.count_images() == 400
+    finally:
+        library.close()
+
+
 def test_rebuilding_a_big_added_folder_reads_it_like_an_import(library, tmp_path, monkeypatch):
     from services.library import import_readers
 
