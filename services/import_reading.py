@@ -23,6 +23,7 @@ from services.errors import UnreadableFile
 from services.status import Status
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
+READER_NICENESS = 5
 READ_AHEAD_BYTES = 8 * 2**20  # read_rows reads this much before parsing it (or one file, when it is larger)
 Row = tuple[tuple, tuple]  # (generation values, image values)
 # Positions in a row's image values (import_rows._IMAGE_INSERT's columns).
@@ -102,6 +103,11 @@ def _attempt(function, *args):
 def serve(connection, log_file: str | None = None) -> None:
     """A reader process: lists of items in, (rows, failed) out, in order, until None or the other end closes."""
     log_to(log_file)
+    if hasattr(os, "nice"):  # POSIX
+        # Below the writer, the window and the artist's other programs: the import is background work, and its
+        # one writer, which every row waits for, then gets a core first. 20,800 files a second against 20,000
+        # (medians of ten runs each, alternately; the window's longest stall 8-11 ms against 9-13).
+        os.nice(READER_NICENESS)
     try:
         while (items := connection.recv()) is not None:
             connection.send(read_rows(items))

@@ -3,6 +3,7 @@ import in a thread, Cancel reaching the child, and a child that cannot open the 
 processes both imports use for big folders (services/library/import_readers.py): rows in the items' order whichever
 reader read them, a dead reader said in a sentence, readers ending with the process that uses them."""
 
+import os
 import threading
 
 import pytest
@@ -91,6 +92,21 @@ def test_readers_end_when_their_importer_closes_the_pipe():
     for process in processes:
         process.join(10)
     assert [p.exitcode for p in processes] == [0, 0]
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="process priorities are POSIX's os.nice")
+def test_readers_run_below_the_process_that_started_them(tmp_path):
+    import psutil
+
+    from services.import_reading import READER_NICENESS
+
+    readers = Readers.spawn(1)
+    try:
+        rows, failed, _ = next(readers.read([(str(tmp_path / "none.png"), "none.png", None, None)]))  # it serves
+        assert rows == [] and len(failed) == 1
+        assert psutil.Process(readers._processes[0].pid).nice() == min(19, os.nice(0) + READER_NICENESS)
+    finally:
+        readers.close()
 
 
 @pytest.mark.slow
