@@ -140,6 +140,21 @@ def rows_over_days(count: int, seed: int) -> list[tuple]:
     return [(i + 1, f"g{i}", t, "ok", f"sha{i}", f"p{i}.png", 10, 10, 0, "m", None) for i, t in enumerate(times)]
 
 
+def show_gallery(qtbot, model, rows, size=(800, 600), edge=None):
+    """A shown GalleryView on `model` holding `rows`, `size` big, with tiles of `edge` (the view's own when None)."""
+    from ui.gallery import GalleryListing, GalleryView
+
+    view = GalleryView()
+    qtbot.addWidget(view)
+    model.set_rows(GalleryListing.of(rows))
+    view.setModel(model)
+    if edge:
+        view.set_edge(edge)
+    view.resize(*size)
+    view.show()
+    return view
+
+
 def headers(model) -> list[int]:
     return [i for i in range(model.rowCount()) if model.starts_day(i)]
 
@@ -234,15 +249,8 @@ def test_the_grid_calls_python_per_painted_tile_not_per_row(qtbot, gallery_model
     for all its tiles. A changed tile is repainted, not laid out again: the tiles of a uniform grid cannot move."""
     from PySide6.QtWidgets import QApplication
 
-    from ui.gallery import GalleryListing, GalleryView
-
     model = gallery_model
-    view = GalleryView()
-    qtbot.addWidget(view)
-    model.set_rows(GalleryListing.of(rows_over_days(3000, 1)))
-    view.setModel(model)
-    view.resize(800, 600)
-    view.show()
+    view = show_gallery(qtbot, model, rows_over_days(3000, 1))
     qtbot.waitExposed(view)
     laid_out = calls_from_qt([view.doItemsLayout] + [QApplication.processEvents] * 40)
     assert view.visualRect(model.index(2999, 0)).isValid()  # every row laid out
@@ -362,18 +370,11 @@ def test_a_gallery_load_that_is_given_up_stops_its_workers_read(gallery_model, l
 def test_a_paint_asks_for_its_tiles_thumbnails_at_once(qtbot, gallery_model):
     """Each request took the thumbnail workers' lock, and each handover of that lock is a trip through the
     scheduler while the workers decode: a paint hands over all of its tiles' requests in one."""
-    from ui.gallery import GalleryListing, GalleryView
-
     model = gallery_model
     batches: list[list] = []
     real = model.loader.request_many
     model.loader.request_many = lambda requests: (batches.append(list(requests)), real(requests))[1]
-    view = GalleryView()
-    qtbot.addWidget(view)
-    model.set_rows(GalleryListing.of(rows_over_days(200, 3)))
-    view.setModel(model)
-    view.resize(800, 600)
-    view.show()
+    _view = show_gallery(qtbot, model, rows_over_days(200, 3))  # held: qtbot keeps a weak reference only
     qtbot.waitUntil(lambda: bool(batches), timeout=5000)
     asked = [sha for batch in batches for _, sha, _, _ in batch]
     assert len(asked) >= 6 and len(set(asked)) == len(asked)  # every tile on screen, each once
@@ -386,19 +387,11 @@ def test_the_rows_a_paint_looks_at_hold_every_tile_it_shows(qtbot, gallery_model
     scrolled anywhere, for the default tiles and the thumbnail slider's sizes."""
     from PySide6.QtCore import QRect
 
-    from ui.gallery import GalleryListing, GalleryView
     from ui.gallery_delegate import rows_in
 
     model = gallery_model
-    view = GalleryView()
-    qtbot.addWidget(view)
     rng = random.Random(edge)
-    model.set_rows(GalleryListing.of(rows_over_days(500, 4)))
-    view.setModel(model)
-    if edge:
-        view.set_edge(edge)
-    view.resize(900, 640)
-    view.show()
+    view = show_gallery(qtbot, model, rows_over_days(500, 4), (900, 640), edge)
     qtbot.waitUntil(lambda: view.visualRect(model.index(499, 0)).isValid(), timeout=5000)
     bar = view.verticalScrollBar()
     top = view.visualRect(model.index(0, 0)).top()
@@ -417,16 +410,9 @@ def test_the_rows_a_paint_looks_at_hold_every_tile_it_shows(qtbot, gallery_model
 def test_the_tiles_of_a_line_share_the_gallery_s_width(qtbot, gallery_model, width):
     """The space a line of tiles leaves is spread between its tiles, not left in one strip on the right: the cells
     fill the width, and each tile is centred in its cell at the slider's size."""
-    from ui.gallery import GalleryListing, GalleryView
     from ui.gallery_delegate import tile_rect
 
-    view = GalleryView()
-    qtbot.addWidget(view)
-    gallery_model.set_rows(GalleryListing.of(rows_over_days(60, 5)))
-    view.setModel(gallery_model)
-    view.set_edge(150)
-    view.resize(width, 500)
-    view.show()
+    view = show_gallery(qtbot, gallery_model, rows_over_days(60, 5), (width, 500), 150)
     qtbot.waitUntil(lambda: view.visualRect(gallery_model.index(59, 0)).isValid(), timeout=5000)
     top = view.visualRect(gallery_model.index(0, 0)).top()
     line = [view.visualRect(gallery_model.index(r, 0)) for r in range(60)]
